@@ -1,0 +1,134 @@
+import { z } from 'zod';
+
+/**
+ * Gateway configuration: one table of options, each read from a CLI flag,
+ * else an environment variable, else its default. Validated once at start;
+ * the frozen result is what every module reads.
+ */
+
+const port = z.coerce.number().int().min(0).max(65_535);
+const positiveInt = z.coerce.number().int().positive();
+const nonNegativeInt = z.coerce.number().int().min(0);
+const bool = z.union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no'])]).transform((v) => v === true || v === 'true' || v === '1' || v === 'yes');
+
+function isNatsUrlList(value: string): boolean {
+  return value.split(',').every((part) => {
+    try {
+      const url = new URL(part.trim());
+      return ['nats:', 'tls:', 'ws:', 'wss:'].includes(url.protocol) && url.hostname !== '';
+    } catch {
+      return false;
+    }
+  });
+}
+
+interface OptionSpec<T extends z.ZodType> {
+  env: string;
+  flag: string;
+  schema: T;
+  default: z.input<T>;
+  description: string;
+  secret?: boolean;
+}
+
+function option<T extends z.ZodType>(spec: OptionSpec<T>): OptionSpec<T> {
+  return spec;
+}
+
+export const OPTIONS = {
+  host: option({ env: 'KILLFEED_HOST', flag: 'host', schema: z.string().min(1), default: '0.0.0.0', description: 'address to listen on' }),
+  port: option({ env: 'KILLFEED_PORT', flag: 'port', schema: port, default: 8080, description: 'TCP port for WebSocket and HTTP (0 picks a free port)' }),
+  natsUrl: option({ env: 'NATS_URL', flag: 'nats-url', schema: z.string().refine(isNatsUrlList, 'expected nats://HOST:PORT (or tls://, ws://, wss://), comma-separated for several servers'), default: 'nats://127.0.0.1:4222', description: 'NATS server URL(s), comma-separated', secret: true }),
+  natsToken: option({ env: 'NATS_TOKEN', flag: 'nats-token', schema: z.string(), default: '', description: 'NATS authentication token', secret: true }),
+  natsSubject: option({ env: 'KILLFEED_NATS_SUBJECT', flag: 'nats-subject', schema: z.string().regex(/^[^\s]+$/, 'a NATS subject without spaces'), default: 'kills.>', description: 'subject the gateway subscribes to' }),
+  maxEventBytes: option({ env: 'KILLFEED_MAX_EVENT_BYTES', flag: 'max-event-bytes', schema: positiveInt, default: 1_048_576, description: 'largest accepted NATS message, in bytes' }),
+  ringCapacity: option({ env: 'KILLFEED_RING_CAPACITY', flag: 'ring-capacity', schema: positiveInt.max(10_000), default: 100, description: 'newest matching events kept per connection' }),
+  freshnessBudgetMs: option({ env: 'KILLFEED_FRESHNESS_BUDGET_MS', flag: 'freshness-budget-ms', schema: positiveInt, default: 250, description: 'target time from event arrival to client ACK, in ms' }),
+  intervalMinMs: option({ env: 'KILLFEED_INTERVAL_MIN_MS', flag: 'interval-min-ms', schema: positiveInt, default: 20, description: 'shortest flush interval, in ms' }),
+  intervalMaxMs: option({ env: 'KILLFEED_INTERVAL_MAX_MS', flag: 'interval-max-ms', schema: positiveInt, default: 1000, description: 'longest flush interval, in ms' }),
+  intervalStartMs: option({ env: 'KILLFEED_INTERVAL_START_MS', flag: 'interval-start-ms', schema: positiveInt, default: 100, description: 'flush interval before the first ACK, in ms' }),
+  maxUnackedBatches: option({ env: 'KILLFEED_MAX_UNACKED_BATCHES', flag: 'max-unacked-batches', schema: positiveInt, default: 2, description: 'batches in flight per connection before sending pauses' }),
+  backpressureBytes: option({ env: 'KILLFEED_BACKPRESSURE_BYTES', flag: 'backpressure-bytes', schema: positiveInt, default: 262_144, description: 'socket buffered amount above which batches wait for drain, in bytes' }),
+  slowConsumerTimeoutMs: option({ env: 'KILLFEED_SLOW_CONSUMER_TIMEOUT_MS', flag: 'slow-consumer-timeout-ms', schema: positiveInt, default: 30_000, description: 'time without ACK or drain before a stalled client is closed, in ms' }),
+  heartbeatMs: option({ env: 'KILLFEED_HEARTBEAT_MS', flag: 'heartbeat-ms', schema: positiveInt, default: 15_000, description: 'quiet time after which a connection gets a heartbeat, in ms' }),
+  idleTimeoutS: option({ env: 'KILLFEED_IDLE_TIMEOUT_S', flag: 'idle-timeout-s', schema: z.coerce.number().int().min(8).max(960), default: 60, description: 'WebSocket idle timeout; pings are sent automatically, in s' }),
+  maxChannels: option({ env: 'KILLFEED_MAX_CHANNELS', flag: 'max-channels', schema: positiveInt, default: 64, description: 'subscriptions allowed per connection' }),
+  maxFrameBytes: option({ env: 'KILLFEED_MAX_FRAME_BYTES', flag: 'max-frame-bytes', schema: positiveInt.max(1_048_576), default: 16_384, description: 'largest client frame answered normally, in bytes' }),
+  maxViolations: option({ env: 'KILLFEED_MAX_VIOLATIONS', flag: 'max-violations', schema: positiveInt, default: 5, description: 'protocol errors after which a connection is closed' }),
+  lagThresholdMs: option({ env: 'KILLFEED_LAG_THRESHOLD_MS', flag: 'lag-threshold-ms', schema: positiveInt, default: 100, description: 'event-loop delay (p99) that starts load shedding, in ms' }),
+  sheddingIntervalMs: option({ env: 'KILLFEED_SHEDDING_INTERVAL_MS', flag: 'shedding-interval-ms', schema: positiveInt, default: 250, description: 'minimum flush interval while load shedding, in ms' }),
+  shutdownTimeoutMs: option({ env: 'KILLFEED_SHUTDOWN_TIMEOUT_MS', flag: 'shutdown-timeout-ms', schema: positiveInt, default: 10_000, description: 'deadline for graceful shutdown, in ms' }),
+  logLevel: option({ env: 'KILLFEED_LOG_LEVEL', flag: 'log-level', schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), default: 'info', description: 'pino log level' }),
+  allowUwsFallback: option({ env: 'KILLFEED_ALLOW_UWS_FALLBACK', flag: 'allow-uws-fallback', schema: bool, default: false, description: "run on uWebSockets.js's slow pure-JS fallback when the native build fails to load" }),
+} as const;
+
+type Options = typeof OPTIONS;
+export type Config = { readonly [K in keyof Options]: z.output<Options[K]['schema']> };
+export type ConfigKey = keyof Options;
+
+/** An invalid configuration value, naming the variable, the value and what is allowed. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+
+  constructor(readonly problems: readonly string[]) {
+    super(`invalid configuration:\n  ${problems.join('\n  ')}`);
+  }
+}
+
+/**
+ * Builds the configuration from CLI flag values (already parsed, keyed by
+ * option name) over environment variables over defaults. Throws ConfigError
+ * listing every invalid value.
+ */
+export function loadConfig(flags: Partial<Record<ConfigKey, unknown>> = {}, env: NodeJS.ProcessEnv = process.env): Config {
+  const problems: string[] = [];
+  const result: Record<string, unknown> = {};
+
+  for (const [key, spec] of Object.entries(OPTIONS) as Array<[ConfigKey, OptionSpec<z.ZodType>]>) {
+    const fromFlag = flags[key];
+    const fromEnv = env[spec.env];
+    const source = fromFlag !== undefined ? `--${spec.flag}` : fromEnv !== undefined ? spec.env : undefined;
+    const raw = fromFlag ?? fromEnv ?? spec.default;
+
+    const parsed = spec.schema.safeParse(raw);
+    if (!parsed.success) {
+      const allowed = parsed.error.issues.map((issue) => issue.message).join('; ');
+      const shown = spec.secret ? '(redacted)' : JSON.stringify(raw);
+      problems.push(`${source ?? spec.env} = ${shown} is invalid: ${allowed}`);
+      continue;
+    }
+    result[key] = parsed.data;
+  }
+
+  const config = result as Config;
+  if (problems.length === 0) checkRelations(config, problems);
+  if (problems.length > 0) throw new ConfigError(problems);
+  return Object.freeze(config);
+}
+
+function checkRelations(config: Config, problems: string[]): void {
+  if (config.intervalMinMs > config.intervalMaxMs) {
+    problems.push(`KILLFEED_INTERVAL_MIN_MS = ${config.intervalMinMs} is invalid: must not exceed KILLFEED_INTERVAL_MAX_MS (${config.intervalMaxMs})`);
+  }
+  if (config.intervalStartMs < config.intervalMinMs || config.intervalStartMs > config.intervalMaxMs) {
+    problems.push(`KILLFEED_INTERVAL_START_MS = ${config.intervalStartMs} is invalid: must lie between KILLFEED_INTERVAL_MIN_MS (${config.intervalMinMs}) and KILLFEED_INTERVAL_MAX_MS (${config.intervalMaxMs})`);
+  }
+}
+
+/** Returns the configuration with secrets removed, for the start log. */
+export function redactConfig(config: Config): Record<string, unknown> {
+  const shown: Record<string, unknown> = { ...config };
+  shown.natsUrl = redactUrlCredentials(config.natsUrl);
+  shown.natsToken = config.natsToken === '' ? '' : '[redacted]';
+  return shown;
+}
+
+/** Replaces user:password@ in each URL of a comma-separated list. */
+export function redactUrlCredentials(urls: string): string {
+  return urls.replace(/\/\/[^@/,]*@/g, '//[redacted]@');
+}
+
+/** Returns the config with defaults, for tests and tools that override a few options. */
+export function defaultConfig(overrides: Partial<Record<ConfigKey, unknown>> = {}): Config {
+  return loadConfig(overrides, {});
+}

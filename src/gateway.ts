@@ -1,0 +1,140 @@
+import type { Logger } from 'pino';
+import { parseChannel } from './channels.js';
+import { redactConfig, type Config } from './config.js';
+import { EventLoopMonitor } from './event-loop-monitor.js';
+import { FeedHub } from './feed-hub.js';
+import { GatewayServer, type Readiness } from './gateway-server.js';
+import { Ingest } from './ingest.js';
+import { Metrics } from './metrics.js';
+import { NatsClient } from './nats-client.js';
+import { Universe } from './universe.js';
+import { detectUwsBuild } from './uws.js';
+
+export interface GatewayOptions {
+  config: Config;
+  logger: Logger;
+  universe?: Universe;
+}
+
+/**
+ * The running service: wires the universe map, metrics, feed hub, uWS
+ * server, event-loop monitor, NATS connection and ingest together, and owns
+ * the one shutdown sequence.
+ */
+export class Gateway {
+  readonly metrics = new Metrics();
+  readonly hub: FeedHub;
+  readonly server: GatewayServer;
+  readonly universe: Universe;
+  private readonly config: Config;
+  private readonly logger: Logger;
+  private nats: NatsClient | undefined;
+  private ingest: Ingest | undefined;
+  private monitor: EventLoopMonitor | undefined;
+  private shutdownPromise: Promise<void> | undefined;
+  private stopping = false;
+
+  constructor(options: GatewayOptions) {
+    this.config = options.config;
+    this.logger = options.logger;
+    this.universe = options.universe ?? Universe.load();
+
+    this.hub = new FeedHub({
+      config: this.config,
+      metrics: this.metrics,
+      logger: this.logger,
+      parseChannel: (raw) => parseChannel(raw, this.universe),
+    });
+    this.server = new GatewayServer({
+      config: this.config,
+      hub: this.hub,
+      metrics: this.metrics,
+      logger: this.logger,
+      natsReadiness: () => this.natsReadiness(),
+    });
+  }
+
+  /**
+   * Checks the uWS build, listens, then connects to NATS. The port listens
+   * before NATS is reached so /readyz can report why the gateway is not ready.
+   */
+  async start(): Promise<number> {
+    const build = detectUwsBuild();
+    if (!build.native && !this.config.allowUwsFallback) {
+      throw new Error(`uWebSockets.js ${build.packageVersion} loaded its slow pure-JS fallback, not a native binary for Node ABI ${process.versions.modules} on ${process.platform}-${process.arch}; set KILLFEED_ALLOW_UWS_FALLBACK=true to run anyway`);
+    }
+    this.logger.info({ config: redactConfig(this.config), uws: build }, 'gateway starting');
+    if (!build.native) this.logger.warn({ uws: build }, 'running on the uWebSockets.js fallback; throughput will be far lower');
+
+    const port = await this.server.listen();
+    this.logger.info({ host: this.config.host, port }, 'listening');
+
+    this.monitor = new EventLoopMonitor({
+      metrics: this.metrics,
+      logger: this.logger,
+      thresholdMs: this.config.lagThresholdMs,
+      sheddingIntervalMs: this.config.sheddingIntervalMs,
+      setIntervalFloor: (ms) => this.hub.setIntervalFloor(ms),
+    });
+
+    const nats = await NatsClient.connect(this.config, this.logger, this.metrics);
+    if (this.stopping) {
+      await nats.drain();
+      return port;
+    }
+    this.nats = nats;
+    this.ingest = new Ingest({
+      nc: nats.nc,
+      subject: this.config.natsSubject,
+      hub: this.hub,
+      universe: this.universe,
+      metrics: this.metrics,
+      logger: this.logger,
+      maxEventBytes: this.config.maxEventBytes,
+    });
+    this.ingest.start();
+    return port;
+  }
+
+  readiness(): Readiness {
+    return this.server.readiness();
+  }
+
+  /**
+   * Stops in order: readiness false and no new connections, a final flush,
+   * every socket closed with 1001, NATS drained. Resolves within the
+   * shutdown timeout even if NATS does not drain; safe to call twice.
+   */
+  shutdown(signal = 'shutdown'): Promise<void> {
+    this.shutdownPromise ??= this.runShutdown(signal);
+    return this.shutdownPromise;
+  }
+
+  private async runShutdown(signal: string): Promise<void> {
+    this.stopping = true;
+    const startedAt = Date.now();
+    this.logger.info({ signal, connections: this.hub.connectionCount }, 'shutdown started');
+
+    this.server.stopListening();
+    this.ingest?.stop();
+    this.server.closeAll();
+    this.hub.stop();
+    this.monitor?.stop();
+
+    const drained = this.nats ? this.nats.drain().then(() => true) : Promise.resolve(true);
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), this.config.shutdownTimeoutMs);
+    });
+    const completed = await Promise.race([drained.catch(() => false), deadline]);
+    clearTimeout(timer);
+
+    if (!completed) this.logger.warn({ timeoutMs: this.config.shutdownTimeoutMs }, 'nats drain did not finish before the shutdown deadline');
+    this.logger.info({ durationMs: Date.now() - startedAt }, 'shutdown complete');
+  }
+
+  private natsReadiness(): Readiness {
+    if (!this.nats) return { ready: false, reason: 'connecting to NATS' };
+    return this.nats.readiness();
+  }
+}
