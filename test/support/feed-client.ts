@@ -94,6 +94,11 @@ export class FeedClient {
     return this.batches().flatMap((batch) => batch.events as Array<Record<string, unknown>>);
   }
 
+  /** Starts reading again after `paused`. */
+  resume(): void {
+    (this.ws as unknown as { _socket: { resume(): void } })._socket.resume();
+  }
+
   close(): void {
     if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING) this.ws.terminate();
   }
