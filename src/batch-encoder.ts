@@ -1,3 +1,4 @@
+import type { BatchGap } from './connection.js';
 import { packr, type Detail, type FeedEvent, type WireFormat } from './feed-event.js';
 
 /**
@@ -6,16 +7,17 @@ import { packr, type Detail, type FeedEvent, type WireFormat } from './feed-even
  * connection. Both formats allow this: a JSON array is its elements joined
  * by commas, and a msgpack array is a header followed by its elements.
  */
-export function encodeBatch(seq: number, dropped: number, events: readonly FeedEvent[], format: WireFormat, detail: Detail): Buffer {
-  if (format === 'json') return encodeJsonBatch(seq, dropped, events, detail);
-  return encodeMsgpackBatch(seq, dropped, events, detail);
+export function encodeBatch(seq: number, dropped: number, events: readonly FeedEvent[], format: WireFormat, detail: Detail, gap?: BatchGap): Buffer {
+  if (format === 'json') return encodeJsonBatch(seq, dropped, events, detail, gap);
+  return encodeMsgpackBatch(seq, dropped, events, detail, gap);
 }
 
 const JSON_TAIL = Buffer.from(']}');
 const COMMA = 0x2c;
 
-function encodeJsonBatch(seq: number, dropped: number, events: readonly FeedEvent[], detail: Detail): Buffer {
-  const head = Buffer.from(`{"op":"batch","seq":${seq},"dropped":${dropped},"events":[`);
+function encodeJsonBatch(seq: number, dropped: number, events: readonly FeedEvent[], detail: Detail, gap: BatchGap | undefined): Buffer {
+  const gapField = gap === undefined ? '' : `"gap":${JSON.stringify(gap)},`;
+  const head = Buffer.from(`{"op":"batch","seq":${seq},"dropped":${dropped},${gapField}"events":[`);
   const parts = events.map((event) => event.encoded('json', detail));
 
   let length = head.length + JSON_TAIL.length + Math.max(0, parts.length - 1);
@@ -31,16 +33,18 @@ function encodeJsonBatch(seq: number, dropped: number, events: readonly FeedEven
   return frame;
 }
 
-function encodeMsgpackBatch(seq: number, dropped: number, events: readonly FeedEvent[], detail: Detail): Buffer {
-  // A 4-entry map whose last value, the events array, is spliced in raw.
+function encodeMsgpackBatch(seq: number, dropped: number, events: readonly FeedEvent[], detail: Detail, gap: BatchGap | undefined): Buffer {
+  // A fixmap whose last value, the events array, is spliced in raw.
+  const gapEntry = gap === undefined ? [] : [packr.pack('gap'), packr.pack(gap)];
   const head = Buffer.concat([
-    Buffer.from([0x84]),
+    Buffer.from([gap === undefined ? 0x84 : 0x85]),
     packr.pack('op'),
     packr.pack('batch'),
     packr.pack('seq'),
     packr.pack(seq),
     packr.pack('dropped'),
     packr.pack(dropped),
+    ...gapEntry,
     packr.pack('events'),
     msgpackArrayHeader(events.length),
   ]);

@@ -6,7 +6,8 @@ export type ClientMessage =
   | { op: 'sub'; channels: string[] }
   | { op: 'unsub'; channels: string[] }
   | { op: 'ack'; seq: number }
-  | { op: 'ping' };
+  | { op: 'ping' }
+  | { op: 'resume'; since: number };
 
 export type ParseResult = { ok: true; message: ClientMessage } | { ok: false; code: ErrorCodeValue; message: string };
 
@@ -65,8 +66,15 @@ function validateMessage(value: unknown): ParseResult {
     }
     case 'ping':
       return { ok: true, message: { op } };
+    case 'resume': {
+      const since = record.since;
+      if (typeof since !== 'number' || !Number.isSafeInteger(since) || since < 0) {
+        return { ok: false, code: ErrorCode.INVALID_MESSAGE, message: `"resume" needs "since": a non-negative integer event id, got ${show(JSON.stringify(since) ?? 'nothing')}` };
+      }
+      return { ok: true, message: { op, since } };
+    }
     default:
-      return { ok: false, code: ErrorCode.UNKNOWN_OP, message: `unknown op ${show(JSON.stringify(op) ?? 'missing')}; expected sub, unsub, ack or ping` };
+      return { ok: false, code: ErrorCode.UNKNOWN_OP, message: `unknown op ${show(JSON.stringify(op) ?? 'missing')}; expected sub, unsub, ack, ping or resume` };
   }
 }
 

@@ -38,6 +38,19 @@ export const ErrorCode = {
   TOO_MANY_CHANNELS: 'too_many_channels',
   FRAME_TOO_LARGE: 'frame_too_large',
   INVALID_ACK: 'invalid_ack',
+  /** A resume while another is still reading history. */
+  RESUME_IN_PROGRESS: 'resume_in_progress',
+} as const;
+
+/**
+ * Notices in `{"op":"error"}` messages that report a server-side condition
+ * rather than a client mistake; they do not count as violations.
+ */
+export const NoticeCode = {
+  /** The resume point is older than retained history; delivery continues from `oldest_id`. */
+  HISTORY_TRUNCATED: 'history_truncated',
+  /** History could not be read; the connection continues live only. */
+  RESUME_FAILED: 'resume_failed',
 } as const;
 
 export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];

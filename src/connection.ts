@@ -22,6 +22,14 @@ export interface ConnectionOptions {
   now: number;
 }
 
+/** Matching events with after_id < id < before_id that a resume did not deliver; page them over HTTP. */
+export interface BatchGap {
+  after_id: number;
+  before_id: number;
+  /** False when the gap was longer than the history scan limit, so `dropped` counts only part of it. */
+  exact: boolean;
+}
+
 interface InflightBatch {
   seq: number;
   sentAt: number;
@@ -54,6 +62,12 @@ export class Connection implements IndexedSubscriber, Schedulable {
   lastProgressAt: number;
   violations = 0;
   closed = false;
+  /** Live events with id ≤ this were already covered by a resume; they are skipped. */
+  resumeFloor = 0;
+  /** True while a resume reads history: flushing waits so history goes out before live events. */
+  holdFlush = false;
+  /** Ids a resume could not deliver, reported once in the next batch. */
+  pendingGap: BatchGap | undefined;
   transport: Transport | undefined;
 
   private readonly inflight: InflightBatch[] = [];
@@ -85,15 +99,17 @@ export class Connection implements IndexedSubscriber, Schedulable {
   }
 
   /** Takes the ring's events for the next batch and records it as in flight. */
-  takeBatch(now: number): { seq: number; dropped: number; events: FeedEvent[] } {
+  takeBatch(now: number): { seq: number; dropped: number; events: FeedEvent[]; gap: BatchGap | undefined } {
     const events = this.ring.drain();
     const dropped = this.droppedSinceBatch;
+    const gap = this.pendingGap;
     this.droppedSinceBatch = 0;
+    this.pendingGap = undefined;
     this.seq += 1;
     this.inflight.push({ seq: this.seq, sentAt: now });
     this.lastFlushAt = now;
     this.lastBeatAt = now;
-    return { seq: this.seq, dropped, events };
+    return { seq: this.seq, dropped, events, gap };
   }
 
   /**

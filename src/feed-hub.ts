@@ -3,11 +3,12 @@ import type { Logger } from 'pino';
 import { encodeBatch, encodeControl } from './batch-encoder.js';
 import { ChannelIndex } from './channel-index.js';
 import { show, parseClientFrame } from './client-message.js';
-import { CloseCode, ErrorCode, type CloseReason, type ErrorCodeValue } from './close-codes.js';
+import { CloseCode, ErrorCode, NoticeCode, type CloseReason, type ErrorCodeValue } from './close-codes.js';
 import type { Config } from './config.js';
 import { Connection, type Transport } from './connection.js';
 import type { Detail, FeedEvent, WireFormat } from './feed-event.js';
 import { FlushScheduler } from './flush-scheduler.js';
+import type { History } from './history.js';
 import type { Metrics } from './metrics.js';
 
 export type ChannelParseResult = { ok: true; channel: string } | { ok: false; code: 'unknown_channel' | 'invalid_channel'; message: string };
@@ -17,6 +18,7 @@ export interface FeedHubOptions {
   metrics: Metrics;
   logger: Logger;
   parseChannel: (raw: string) => ChannelParseResult;
+  history: History;
   now?: () => number;
 }
 
@@ -31,6 +33,8 @@ export class FeedHub {
   /** Minimum flush interval shared by every connection; raised while load shedding. */
   readonly intervalFloor = { ms: 0 };
   latestId = 0;
+  /** Past events for resume; replaced when the gateway switches to a JetStream-backed history. */
+  history: History;
 
   private readonly config: Config;
   private readonly metrics: Metrics;
@@ -48,6 +52,7 @@ export class FeedHub {
     this.metrics = options.metrics;
     this.logger = options.logger;
     this.parseChannel = options.parseChannel;
+    this.history = options.history;
     this.now = options.now ?? Date.now;
     this.scheduler = new FlushScheduler((connection) => this.flush(connection), 5, 512, this.now);
 
@@ -86,8 +91,11 @@ export class FeedHub {
     });
   }
 
-  /** Registers an open socket: sends welcome, then applies the channels from the URL. */
-  open(connection: Connection, transport: Transport, initialChannels: readonly string[]): void {
+  /**
+   * Registers an open socket: sends welcome, applies the channels from the
+   * URL, then starts a resume when the URL asked for one.
+   */
+  open(connection: Connection, transport: Transport, initialChannels: readonly string[], since?: number): void {
     connection.transport = transport;
     this.connections.add(connection);
     this.metrics.connections.set(this.connections.size);
@@ -105,6 +113,7 @@ export class FeedHub {
     });
 
     if (initialChannels.length > 0) this.subscribe(connection, initialChannels);
+    if (since !== undefined) void this.resume(connection, since);
   }
 
   /** Forgets a closed socket. Safe to call more than once. */
@@ -135,6 +144,7 @@ export class FeedHub {
     let dropped = 0;
 
     this.index.match(event.id, event.kill.channels, (connection) => {
+      if (event.id <= connection.resumeFloor) return;
       if (connection.enqueue(event)) dropped += 1;
       if (connection.flushDueAt === 0) {
         this.scheduler.schedule(connection, Math.max(now, connection.lastFlushAt + connection.interval.intervalMs));
@@ -149,6 +159,7 @@ export class FeedHub {
     const transport = connection.transport;
     if (connection.closed || !transport) return;
     if (connection.ring.size === 0) return;
+    if (connection.holdFlush && !final) return;
 
     if (!final && connection.inflightCount >= this.config.maxUnackedBatches) {
       this.metrics.flushesDeferred.inc({ cause: 'window' });
@@ -162,7 +173,7 @@ export class FeedHub {
     const intervalMs = connection.interval.intervalMs;
     const now = this.now();
     const batch = connection.takeBatch(now);
-    const frame = encodeBatch(batch.seq, batch.dropped, batch.events, connection.format, connection.detail);
+    const frame = encodeBatch(batch.seq, batch.dropped, batch.events, connection.format, connection.detail, batch.gap);
     const status = transport.send(frame, connection.format === 'msgpack');
 
     this.metrics.batchesSent.inc();
@@ -205,7 +216,71 @@ export class FeedHub {
       case 'ping':
         this.sendControl(connection, { op: 'pong' });
         return;
+      case 'resume':
+        void this.resume(connection, message.since);
+        return;
     }
+  }
+
+  /**
+   * Replays the connection's matching events after `since`, then continues
+   * live with no gap and no duplicate at the seam. The seam is the latest id
+   * when the resume starts: history covers (since, seam], the ring covers
+   * what arrives after, and flushing waits until both are merged in order.
+   * More matches than the ring holds leave a counted gap the client can page
+   * over HTTP.
+   */
+  async resume(connection: Connection, since: number): Promise<void> {
+    if (connection.closed) return;
+    if (connection.holdFlush) {
+      this.violation(connection, ErrorCode.RESUME_IN_PROGRESS, `resume from ${since} rejected: a resume is still reading history`);
+      return;
+    }
+
+    const seam = this.latestId;
+    connection.resumeFloor = Math.max(since, seam);
+    connection.holdFlush = true;
+    // Ring contents up to the seam are part of the replayed range.
+    connection.ring.clear();
+    connection.droppedSinceBatch = 0;
+    const channels = new Set(connection.channels);
+    const matches = (event: FeedEvent) => event.kill.channels.some((channel) => channels.has(channel));
+
+    let range;
+    try {
+      range = await this.history.range(since, seam, this.config.ringCapacity, matches);
+    } catch (err) {
+      this.logger.error({ err, connection: connection.id, since }, 'resume failed to read history');
+      this.metrics.resumes.inc({ outcome: 'failed' });
+      connection.holdFlush = false;
+      this.sendControl(connection, { op: 'error', code: NoticeCode.RESUME_FAILED, message: `history could not be read; continuing live after id ${connection.resumeFloor}` });
+      if (connection.ring.size > 0) this.scheduleNext(connection, this.now());
+      return;
+    }
+    if (connection.closed) return;
+
+    const from = range.truncatedTo === undefined ? since : range.truncatedTo - 1;
+    if (range.truncatedTo !== undefined) {
+      this.sendControl(connection, { op: 'error', code: NoticeCode.HISTORY_TRUNCATED, message: `events after ${since} are no longer retained; continuing from the oldest retained id ${range.truncatedTo}`, oldest_id: range.truncatedTo });
+    }
+
+    const liveDropped = connection.droppedSinceBatch;
+    const combined = range.events.concat(connection.ring.drain());
+    const kept = combined.slice(-this.config.ringCapacity);
+    for (const event of kept) connection.ring.push(event);
+    connection.droppedSinceBatch = range.missed + liveDropped + (combined.length - kept.length);
+    if (connection.droppedSinceBatch > 0) {
+      connection.pendingGap = { after_id: from, before_id: kept[0]?.id ?? connection.resumeFloor + 1, exact: range.missedExact };
+    }
+    if (combined.length > kept.length) this.metrics.eventsDropped.inc(combined.length - kept.length);
+
+    const outcome = range.truncatedTo !== undefined ? 'truncated' : connection.droppedSinceBatch > 0 ? 'gap' : 'complete';
+    this.metrics.resumes.inc({ outcome });
+    this.sendControl(connection, { op: 'resumed', since, from_id: from, until_id: seam, replayed: range.events.length, missed: range.missed });
+    this.logger.debug({ connection: connection.id, since, seam, replayed: range.events.length, missed: range.missed, outcome }, 'resume served');
+
+    connection.holdFlush = false;
+    if (connection.ring.size > 0) this.scheduleNext(connection, this.now());
   }
 
   /** The socket's send buffer drained: the client is reading again. */

@@ -5,6 +5,7 @@ import type { Config } from './config.js';
 import type { Connection } from './connection.js';
 import type { Detail, WireFormat } from './feed-event.js';
 import type { FeedHub } from './feed-hub.js';
+import type { HistoryApi } from './history-api.js';
 import type { Metrics } from './metrics.js';
 import { uWS } from './uws.js';
 
@@ -20,11 +21,13 @@ export interface GatewayServerOptions {
   logger: Logger;
   /** NATS-side readiness; the server adds its own listening state. */
   natsReadiness: () => Readiness;
+  historyApi: HistoryApi;
 }
 
 interface SocketData {
   connection: Connection;
   initialChannels: string[];
+  since: number | undefined;
   /** Set in the close handler; a closed uWS socket must not be touched again. */
   closed: boolean;
 }
@@ -131,7 +134,7 @@ export class GatewayServer {
         }
 
         const connection = hub.createConnection(parsed.format, parsed.detail);
-        res.upgrade<SocketData>({ connection, initialChannels: parsed.channels, closed: false }, key, protocol, extensions, context);
+        res.upgrade<SocketData>({ connection, initialChannels: parsed.channels, since: parsed.since, closed: false }, key, protocol, extensions, context);
       },
 
       open: (ws) => {
@@ -146,7 +149,7 @@ export class GatewayServer {
             ws.end(code, reason);
           },
         };
-        hub.open(data.connection, transport, data.initialChannels);
+        hub.open(data.connection, transport, data.initialChannels, data.since);
         logger.debug({ connection: data.connection.id, format: data.connection.format, detail: data.connection.detail }, 'client connected');
       },
 
@@ -171,6 +174,26 @@ export class GatewayServer {
 
   private routeHttp(): void {
     const { metrics } = this.options;
+
+    this.app.get('/api/kill_feed', (res, req) => {
+      const query = req.getQuery() ?? '';
+      let aborted = false;
+      res.onAborted(() => {
+        aborted = true;
+      });
+
+      this.options.historyApi.handle(query).then(
+        (reply) => {
+          metrics.historyRequests.inc({ status: `${String(reply.status)[0]}xx` });
+          if (!aborted) writeJson(res, reply.statusLine, reply.body);
+        },
+        (err: unknown) => {
+          this.options.logger.error({ err }, 'history request failed');
+          metrics.historyRequests.inc({ status: '5xx' });
+          if (!aborted) writeJson(res, '500 Internal Server Error', { error: 'internal_error', message: 'history could not be read' });
+        },
+      );
+    });
 
     this.app.get('/healthz', (res) => {
       writeJson(res, '200 OK', { status: 'ok' });
@@ -206,7 +229,7 @@ export class GatewayServer {
     });
 
     this.app.any('/*', (res) => {
-      writeJson(res, '404 Not Found', { error: 'not_found', message: 'routes: /v1/feed (WebSocket), /metrics, /healthz, /readyz' });
+      writeJson(res, '404 Not Found', { error: 'not_found', message: 'routes: /v1/feed (WebSocket), /api/kill_feed, /metrics, /healthz, /readyz' });
     });
   }
 }
@@ -218,10 +241,10 @@ function writeJson(res: HttpResponse, status: string, body: unknown): void {
 }
 
 export type FeedQuery =
-  | { ok: true; format: WireFormat; detail: Detail; channels: string[] }
+  | { ok: true; format: WireFormat; detail: Detail; channels: string[]; since: number | undefined }
   | { ok: false; parameter: string; message: string };
 
-/** Parses the feed URL's query: format, detail and channels. */
+/** Parses the feed URL's query: format, detail, channels and since. */
 export function parseFeedQuery(query: string): FeedQuery {
   const params = new URLSearchParams(query);
 
@@ -241,5 +264,14 @@ export function parseFeedQuery(query: string): FeedQuery {
     .map((value) => value.trim())
     .filter((value) => value !== '');
 
-  return { ok: true, format, detail, channels };
+  const rawSince = params.get('since');
+  let since: number | undefined;
+  if (rawSince !== null) {
+    since = Number(rawSince);
+    if (rawSince === '' || !Number.isSafeInteger(since) || since < 0) {
+      return { ok: false, parameter: 'since', message: `since=${JSON.stringify(rawSince)} is invalid; expected a non-negative integer event id` };
+    }
+  }
+
+  return { ok: true, format, detail, channels, since };
 }

@@ -1,10 +1,14 @@
 import type { Logger } from 'pino';
 import { parseChannel } from './channels.js';
 import { redactConfig, type Config } from './config.js';
+import { EventHistory } from './event-history.js';
 import { EventLoopMonitor } from './event-loop-monitor.js';
 import { FeedHub } from './feed-hub.js';
 import { GatewayServer, type Readiness } from './gateway-server.js';
+import { History } from './history.js';
+import { HistoryApi } from './history-api.js';
 import { Ingest } from './ingest.js';
+import { KillStream } from './kill-stream.js';
 import { Metrics } from './metrics.js';
 import { NatsClient } from './nats-client.js';
 import { Universe } from './universe.js';
@@ -26,10 +30,13 @@ export class Gateway {
   readonly hub: FeedHub;
   readonly server: GatewayServer;
   readonly universe: Universe;
+  readonly memory: EventHistory;
+  /** 'jetstream' or 'core' once connected; undefined before. */
+  mode: 'jetstream' | 'core' | undefined;
   private readonly config: Config;
   private readonly logger: Logger;
   private nats: NatsClient | undefined;
-  private ingest: Ingest | undefined;
+  private readonly ingest: Ingest;
   private monitor: EventLoopMonitor | undefined;
   private shutdownPromise: Promise<void> | undefined;
   private stopping = false;
@@ -39,11 +46,15 @@ export class Gateway {
     this.logger = options.logger;
     this.universe = options.universe ?? Universe.load();
 
+    this.memory = new EventHistory(this.config.historyEvents);
+    const channelParser = (raw: string) => parseChannel(raw, this.universe);
+
     this.hub = new FeedHub({
       config: this.config,
       metrics: this.metrics,
       logger: this.logger,
-      parseChannel: (raw) => parseChannel(raw, this.universe),
+      parseChannel: channelParser,
+      history: this.createHistory(undefined),
     });
     this.server = new GatewayServer({
       config: this.config,
@@ -51,6 +62,16 @@ export class Gateway {
       metrics: this.metrics,
       logger: this.logger,
       natsReadiness: () => this.natsReadiness(),
+      historyApi: new HistoryApi(() => this.hub.history, () => this.hub.latestId, channelParser),
+    });
+    this.ingest = new Ingest({
+      hub: this.hub,
+      history: this.memory,
+      universe: this.universe,
+      metrics: this.metrics,
+      logger: this.logger,
+      maxEventBytes: this.config.maxEventBytes,
+      dedupeWindowMs: this.config.dedupeWindowS * 1000,
     });
   }
 
@@ -83,17 +104,32 @@ export class Gateway {
       return port;
     }
     this.nats = nats;
-    this.ingest = new Ingest({
-      nc: nats.nc,
-      subject: this.config.natsSubject,
-      hub: this.hub,
-      universe: this.universe,
-      metrics: this.metrics,
-      logger: this.logger,
-      maxEventBytes: this.config.maxEventBytes,
-    });
-    this.ingest.start();
+
+    if (await this.useJetStream(nats)) {
+      const stream = await KillStream.open(nats.nc, this.config, this.logger);
+      this.hub.history = this.createHistory(stream);
+      this.mode = 'jetstream';
+      await this.ingest.startJetStream(stream);
+    } else {
+      this.mode = 'core';
+      this.ingest.startCore(nats.nc, this.config.natsSubject);
+    }
     return port;
+  }
+
+  private async useJetStream(nats: NatsClient): Promise<boolean> {
+    if (this.config.natsMode === 'core') return false;
+
+    const available = await KillStream.available(nats.nc);
+    if (this.config.natsMode === 'jetstream' && !available) {
+      throw new Error('KILLFEED_NATS_MODE=jetstream, but the NATS server does not offer JetStream; start nats-server with -js or set KILLFEED_NATS_MODE=core');
+    }
+    if (!available) this.logger.info({}, 'nats server has no JetStream; using core NATS with per-gateway event ids');
+    return available;
+  }
+
+  private createHistory(stream: KillStream | undefined): History {
+    return new History({ memory: this.memory, stream, universe: this.universe, maxEventBytes: this.config.maxEventBytes, scanLimit: this.config.historyScanLimit });
   }
 
   readiness(): Readiness {
@@ -116,7 +152,7 @@ export class Gateway {
     this.logger.info({ signal, connections: this.hub.connectionCount }, 'shutdown started');
 
     this.server.stopListening();
-    this.ingest?.stop();
+    await this.ingest.stop().catch((err: unknown) => this.logger.warn({ err }, 'ingest did not stop cleanly'));
     this.server.closeAll();
     this.hub.stop();
     this.monitor?.stop();

@@ -1,57 +1,87 @@
 import type { MsgHdrs, NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
+import type { EventHistory } from './event-history.js';
 import { FeedEvent } from './feed-event.js';
 import type { FeedHub } from './feed-hub.js';
+import { PUBLISHED_AT_HEADER } from './ingest-headers.js';
 import { decodeKill, REJECT_REASONS } from './kill-decoder.js';
+import type { KillStream } from './kill-stream.js';
 import { RateLimitedLog } from './logger.js';
 import type { Metrics } from './metrics.js';
+import { RecentIds } from './recent-ids.js';
 import type { Universe } from './universe.js';
 
-export const PUBLISHED_AT_HEADER = 'Killfeed-Published-At';
+export { PUBLISHED_AT_HEADER };
 
 export interface IngestOptions {
-  nc: NatsConnection;
-  subject: string;
   hub: FeedHub;
+  history: EventHistory;
   universe: Universe;
   metrics: Metrics;
   logger: Logger;
   maxEventBytes: number;
+  dedupeWindowMs: number;
 }
 
 /**
- * Subscribes to kill events on core NATS, validates each message, gives it
- * the next feed id and hands it to the hub. A bad message is counted by
+ * Turns NATS messages into feed events: validates each one, skips a
+ * killmail seen within the deduplication window, records it in the
+ * in-memory history and hands it to the hub. A bad message is counted by
  * reason, logged at most once per window and skipped; it never ends the
  * subscription.
+ *
+ * Event ids come from the source: in JetStream mode the stream sequence
+ * (the same on every replica), in core-NATS mode a counter local to this
+ * process.
  */
 export class Ingest {
   private subscription: Subscription | undefined;
-  private nextId = 1;
+  private stream: KillStream | undefined;
+  private nextLocalId = 1;
   private readonly warnings: RateLimitedLog;
+  private readonly recentIds: RecentIds;
 
   constructor(private readonly options: IngestOptions) {
     this.warnings = new RateLimitedLog(options.logger);
+    this.recentIds = new RecentIds(options.dedupeWindowMs);
     options.metrics.initRejectReasons(REJECT_REASONS);
   }
 
-  start(): void {
-    const { nc, subject, logger } = this.options;
+  /** Core NATS: subscribes to `subject`; ids are a local counter. */
+  startCore(nc: NatsConnection, subject: string): void {
+    const { logger } = this.options;
     this.subscription = nc.subscribe(subject, {
       callback: (err, msg) => {
         if (err) {
           logger.error({ err, subject }, 'nats subscription error');
           return;
         }
-        this.accept(msg.subject, msg.data, msg.headers);
+        this.accept(undefined, msg.subject, msg.data, msg.headers, Date.now());
       },
     });
-    logger.info({ subject }, 'ingest subscribed');
+    logger.info({ subject, mode: 'core' }, 'ingest subscribed');
   }
 
-  /** Validates one message and publishes it to the hub; returns the event, or undefined when skipped. */
-  accept(subject: string, data: Uint8Array, headers: MsgHdrs | undefined): FeedEvent | undefined {
-    const { hub, universe, metrics, maxEventBytes } = this.options;
+  /** JetStream: consumes the stream after its current last sequence; ids are stream sequences. */
+  async startJetStream(stream: KillStream): Promise<void> {
+    this.stream = stream;
+    const { lastSeq } = await stream.bounds();
+    this.options.hub.latestId = Math.max(this.options.hub.latestId, lastSeq);
+
+    await stream.consume(lastSeq + 1, (message) => {
+      // receivedAt is this replica's arrival time; the stored time would hide consumer lag.
+      this.accept(message.seq, message.subject, message.data, message.headers, Date.now());
+    });
+    this.options.logger.info({ stream: stream.name, fromSeq: lastSeq + 1, mode: 'jetstream' }, 'ingest subscribed');
+  }
+
+  /**
+   * Validates one message and publishes it; returns the event, or undefined
+   * when skipped. `seq` is the stream sequence, or undefined in core mode,
+   * where the next local id is taken only by an accepted event.
+   */
+  accept(seq: number | undefined, subject: string, data: Uint8Array, headers: MsgHdrs | undefined, receivedAt: number): FeedEvent | undefined {
+    const { hub, history, universe, metrics, maxEventBytes } = this.options;
 
     let result;
     try {
@@ -69,15 +99,25 @@ export class Ingest {
       return undefined;
     }
 
-    const event = new FeedEvent(this.nextId++, Date.now(), result.kill, publishedAtOf(headers));
+    if (!this.recentIds.add(result.kill.killmailId, receivedAt)) {
+      metrics.eventsDuplicate.inc();
+      this.warnings.warn('duplicate', { subject, killmailId: result.kill.killmailId }, 'duplicate kill skipped');
+      return undefined;
+    }
+
+    const id = seq ?? this.nextLocalId++;
+    const event = new FeedEvent(id, receivedAt, result.kill, publishedAtOf(headers));
     metrics.eventsReceived.inc();
+    history.append(event);
     hub.publish(event);
     return event;
   }
 
-  stop(): void {
+  async stop(): Promise<void> {
     this.subscription?.unsubscribe();
     this.subscription = undefined;
+    await this.stream?.stop();
+    this.stream = undefined;
   }
 }
 

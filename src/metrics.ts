@@ -16,6 +16,7 @@ export class Metrics {
 
   readonly eventsReceived = new Counter({ name: 'killfeed_events_received_total', help: 'Kill events accepted from NATS.', registers: [this.registry] });
   readonly eventsRejected = new Counter({ name: 'killfeed_events_rejected_total', help: 'NATS messages skipped as invalid, by reason.', labelNames: ['reason'] as const, registers: [this.registry] });
+  readonly eventsDuplicate = new Counter({ name: 'killfeed_events_duplicate_total', help: 'Kill events skipped because their killmail_id was seen within the deduplication window.', registers: [this.registry] });
   readonly eventsDelivered = new Counter({ name: 'killfeed_events_delivered_total', help: 'Events written to clients inside batches (one per connection per event).', registers: [this.registry] });
   readonly eventsDropped = new Counter({ name: 'killfeed_events_dropped_total', help: 'Matching events evicted from a full connection ring before delivery.', registers: [this.registry] });
 
@@ -32,6 +33,8 @@ export class Metrics {
   readonly eventLoopLag = new Gauge({ name: 'killfeed_event_loop_lag_seconds', help: 'p99 event-loop delay over the last sampling window.', registers: [this.registry] });
   readonly loadShedding = new Gauge({ name: 'killfeed_load_shedding', help: '1 while the minimum flush interval is raised because the event loop lags, else 0.', registers: [this.registry] });
 
+  readonly resumes = new Counter({ name: 'killfeed_resumes_total', help: 'Resume requests served, by outcome (complete, gap, truncated, failed).', labelNames: ['outcome'] as const, registers: [this.registry] });
+  readonly historyRequests = new Counter({ name: 'killfeed_history_requests_total', help: 'History page requests, by HTTP status class.', labelNames: ['status'] as const, registers: [this.registry] });
   readonly clientErrors = new Counter({ name: 'killfeed_client_errors_total', help: 'Protocol errors sent to clients, by code.', labelNames: ['code'] as const, registers: [this.registry] });
 
   readonly natsConnected = new Gauge({ name: 'killfeed_nats_connected', help: '1 while the NATS connection is up, else 0.', registers: [this.registry] });

@@ -12,12 +12,9 @@ import type { Logger } from 'pino';
 import { killFromValue } from './kill-decoder.js';
 import type { Kill } from './kill.js';
 import type { Universe } from './universe.js';
+import { MESSAGE_ID_HEADER, PUBLISHED_AT_HEADER } from './ingest-headers.js';
 
-/** Header carrying the publish time in Unix epoch milliseconds, from which end-to-end freshness is measured. */
-export const PUBLISHED_AT_HEADER = 'Killfeed-Published-At';
-
-/** Header JetStream deduplicates on. */
-export const MESSAGE_ID_HEADER = 'Nats-Msg-Id';
+export { MESSAGE_ID_HEADER, PUBLISHED_AT_HEADER };
 
 export const DEFAULT_SUBJECT_PREFIX = 'kills';
 

@@ -36,7 +36,8 @@ export async function startGateway(natsUrl: string, overrides: Partial<Record<Co
       },
     },
   );
-  const config = defaultConfig({ host: '127.0.0.1', port: 0, natsUrl, shutdownTimeoutMs: 3000, ...overrides });
+  // Tests republish the same corpus kills, so deduplication is off unless a test turns it on.
+  const config = defaultConfig({ host: '127.0.0.1', port: 0, natsUrl, shutdownTimeoutMs: 3000, dedupeWindowS: 0, ...overrides });
   const gateway = new Gateway({ config, logger, universe: sharedUniverse() });
   const port = await gateway.start();
 
