@@ -50,7 +50,7 @@ export class KillStream {
       const info = await jsm.streams.info(name);
       logger.info({ stream: name, subjects: info.config.subjects, messages: info.state.messages, firstSeq: info.state.first_seq, lastSeq: info.state.last_seq }, 'stream opened');
     } catch (err) {
-      if (!(err instanceof JetStreamApiError) || err.code !== 404) throw err;
+      if (!(err instanceof JetStreamApiError) || err.status !== 404) throw err;
       if (!config.streamCreate) {
         throw new Error(`JetStream stream ${name} not found; create it, set KILLFEED_STREAM_CREATE=true, or set KILLFEED_NATS_MODE=core`, { cause: err });
       }
