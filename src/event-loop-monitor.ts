@@ -2,6 +2,8 @@ import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { Metrics } from './metrics.js';
 
+const SAMPLING_RESOLUTION_MS = 10;
+
 export interface EventLoopMonitorOptions {
   metrics: Metrics;
   logger: Logger;
@@ -26,7 +28,7 @@ export class EventLoopMonitor {
   private shedding = false;
 
   constructor(private readonly options: EventLoopMonitorOptions) {
-    this.histogram = monitorEventLoopDelay({ resolution: 10 });
+    this.histogram = monitorEventLoopDelay({ resolution: SAMPLING_RESOLUTION_MS });
     this.histogram.enable();
     this.timer = setInterval(() => this.sample(), options.windowMs ?? 1000);
     this.timer.unref();
@@ -45,7 +47,8 @@ export class EventLoopMonitor {
 
   private sample(): void {
     const { metrics, logger, thresholdMs, sheddingIntervalMs, setIntervalFloor } = this.options;
-    const p99Ms = this.histogram.percentile(99) / 1e6;
+    // The histogram records whole timer periods; the lag is what exceeds the period.
+    const p99Ms = Math.max(0, this.histogram.percentile(99) / 1e6 - SAMPLING_RESOLUTION_MS);
     this.histogram.reset();
     metrics.eventLoopLag.set(p99Ms / 1000);
 
