@@ -16,6 +16,8 @@
 #                   until Ctrl-C)
 #   DEMO_SPEED      replay speed-up of the corpus's own timing (default 20,
 #                   about 3 kills a second)
+# Other KILLFEED_* variables reach the gateway unchanged, except that
+# KILLFEED_DEDUPE_WINDOW_S defaults to 0 here (see the gateway step).
 #
 # Ctrl-C, or the end of DEMO_SECONDS, stops what this script started and
 # nothing else: SIGTERM to tail, replay and the gateway (which then runs its
@@ -209,7 +211,11 @@ if port_open "$GATEWAY_PORT"; then
   fail "port $GATEWAY_PORT on 127.0.0.1 is already in use; set KILLFEED_PORT to a free port"
 fi
 
+# The looping replay publishes the same killmail_ids again on every pass
+# (one pass takes 9 minutes at speed 20). With the default deduplication
+# window of 600 s the gateway would skip the whole second pass.
 KILLFEED_HOST=127.0.0.1 KILLFEED_PORT="$GATEWAY_PORT" NATS_URL="$nats_url" \
+  KILLFEED_DEDUPE_WINDOW_S="${KILLFEED_DEDUPE_WINDOW_S:-0}" \
   node dist/cli.js serve >"$log_dir/gateway.log" 2>&1 &
 gateway_pid=$!
 
