@@ -94,7 +94,7 @@ function summaryLine(result: RunResult): string {
     `cpu s/M ${figures.server_cpu_seconds_per_million_delivered ?? 'n/a'}`,
     `freshness p50/p99/max ${figures.freshness_ms.p50 ?? '-'}/${figures.freshness_ms.p99 ?? '-'}/${figures.freshness_ms.max ?? '-'} ms`,
     `peak RSS ${(figures.peak_rss_bytes / 1048576).toFixed(1)} MiB`,
-    `RSS/conn ${figures.rss_per_connection_bytes ?? 'n/a'} B`,
+    `RSS/conn ${figures.rss_per_connection_bytes === null ? 'n/a' : `${figures.rss_per_connection_bytes} B`}`,
     `dropped ${figures.dropped_events}`,
     `errors ${figures.error_total}`,
     `balanced ${result.accounting.balanced}`,

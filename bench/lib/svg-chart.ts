@@ -29,7 +29,8 @@ const COLORS = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b'
  * standalone SVG document.
  */
 export function renderScenarioChart(title: string, subtitle: string, rows: readonly ChartRow[]): string {
-  const width = PANEL_WIDTH * PANELS.length;
+  // The extra width keeps the last panel's slanted server names inside the image.
+  const width = PANEL_WIDTH * PANELS.length + 60;
   const height = PANEL_HEIGHT + 60;
   const parts: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`,
@@ -68,7 +69,7 @@ function renderPanel(panel: Panel, rows: readonly ChartRow[], left: number, top:
     parts.push(
       `<rect x="${(centre - barWidth / 2).toFixed(1)}" y="${(baseline - barHeight).toFixed(1)}" width="${barWidth.toFixed(1)}" height="${barHeight.toFixed(1)}" fill="${color}"/>`,
       `<text x="${centre.toFixed(1)}" y="${(baseline - barHeight - 4).toFixed(1)}" text-anchor="middle">${escapeXml(formatValue(value, panel.unit))}</text>`,
-      `<text x="${centre.toFixed(1)}" y="${baseline + 16}" text-anchor="middle" transform="rotate(20 ${centre.toFixed(1)} ${baseline + 16})">${escapeXml(row.server)}</text>`,
+      `<text x="${(centre - barWidth / 2).toFixed(1)}" y="${baseline + 14}" text-anchor="start" transform="rotate(35 ${(centre - barWidth / 2).toFixed(1)} ${baseline + 14})">${escapeXml(row.server)}</text>`,
     );
   }
 
