@@ -74,7 +74,7 @@ program
     process.once('SIGINT', () => abort.abort());
     process.once('SIGTERM', () => abort.abort());
 
-    const result = await replayCorpus({
+    await replayCorpus({
       nc,
       file,
       universe: Universe.load(),
@@ -88,7 +88,6 @@ program
       logger,
     });
     await nc.drain();
-    logger.info(result, 'replay finished');
   });
 
 program

@@ -5,16 +5,15 @@
  * Close code ranges: 4000–4499 means the client should reconnect (with
  * backoff); 4500–4999 means it should not until it changes what it sends.
  * 1001 is sent to every client on graceful shutdown and also means reconnect.
+ * A client frame over four times the frame limit (and at least 64 KiB) makes
+ * uWebSockets.js drop the TCP connection without a close frame, so the
+ * client sees 1006.
  */
 export const CloseCode = {
   /** Server shutting down or restarting: reconnect, to this or another replica. */
   GOING_AWAY: 1001,
-  /** A frame exceeded the hard size limit; uWebSockets.js closes with this itself. */
-  MESSAGE_TOO_BIG: 1009,
   /** No ACK and no socket drain for the slow-consumer timeout: reconnect and read faster. */
   SLOW_CONSUMER: 4000,
-  /** The gateway failed internally while serving this connection: reconnect. */
-  INTERNAL_ERROR: 4001,
   /** Too many protocol errors on this connection: fix the client before reconnecting. */
   PROTOCOL_VIOLATION: 4500,
 } as const;
@@ -51,6 +50,8 @@ export const NoticeCode = {
   HISTORY_TRUNCATED: 'history_truncated',
   /** History could not be read; the connection continues live only. */
   RESUME_FAILED: 'resume_failed',
+  /** The resume point is newer than any id this gateway or its stream has; delivery continues live. */
+  RESUME_AHEAD: 'resume_ahead',
 } as const;
 
 export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -58,5 +59,5 @@ export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];
 export const ERROR_CODES: readonly ErrorCodeValue[] = Object.values(ErrorCode);
 
 /** Bounded reasons a connection closed, for the connections-closed metric. */
-export const CLOSE_REASONS = ['client', 'slow_consumer', 'protocol_violation', 'shutdown', 'internal_error', 'frame_too_big'] as const;
+export const CLOSE_REASONS = ['client', 'slow_consumer', 'protocol_violation', 'shutdown'] as const;
 export type CloseReason = (typeof CLOSE_REASONS)[number];

@@ -237,9 +237,10 @@ export class FeedHub {
       return;
     }
 
-    const seam = this.latestId;
-    connection.resumeFloor = Math.max(since, seam);
+    // Flushing waits from here until history and live events are merged.
     connection.holdFlush = true;
+    const seam = this.latestId;
+    connection.resumeFloor = seam;
     // Ring contents up to the seam are part of the replayed range.
     connection.ring.clear();
     connection.droppedSinceBatch = 0;
@@ -248,6 +249,14 @@ export class FeedHub {
 
     let range;
     try {
+      // A since above this replica's latest id is valid only while this
+      // replica lags behind the stream; live events up to it are then skipped.
+      const newest = Math.max(seam, await this.history.newestRetainedId());
+      if (since > newest) {
+        this.sendControl(connection, { op: 'error', code: NoticeCode.RESUME_AHEAD, message: `since ${since} is newer than the newest id ${newest}; continuing live after ${seam}`, latest_id: newest });
+        since = seam;
+      }
+      connection.resumeFloor = Math.max(since, seam);
       range = await this.history.range(since, seam, this.config.ringCapacity, matches);
     } catch (err) {
       this.logger.error({ err, connection: connection.id, since }, 'resume failed to read history');
@@ -265,7 +274,9 @@ export class FeedHub {
     }
 
     const liveDropped = connection.droppedSinceBatch;
-    const combined = range.events.concat(connection.ring.drain());
+    const floor = connection.resumeFloor;
+    const live = connection.ring.drain().filter((event) => event.id > floor);
+    const combined = range.events.concat(live);
     const kept = combined.slice(-this.config.ringCapacity);
     for (const event of kept) connection.ring.push(event);
     connection.droppedSinceBatch = range.missed + liveDropped + (combined.length - kept.length);

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { HttpResponse, TemplatedApp, us_listen_socket, WebSocket } from 'uWebSockets.js';
-import { CloseCode, type CloseReason } from './close-codes.js';
+import { CloseCode } from './close-codes.js';
 import type { Config } from './config.js';
 import type { Connection } from './connection.js';
 import type { Detail, WireFormat } from './feed-event.js';
@@ -35,7 +35,7 @@ interface SocketData {
 /**
  * Frames above the configured client frame limit, up to this multiple of it,
  * are answered with a frame_too_large error; larger ones make
- * uWebSockets.js close the socket with 1009 before the gateway sees them.
+ * uWebSockets.js drop the connection before the gateway sees them.
  */
 const HARD_FRAME_LIMIT_FACTOR = 4;
 
@@ -165,8 +165,7 @@ export class GatewayServer {
         const data = ws.getUserData();
         data.closed = true;
         this.sockets.delete(ws);
-        const reason: CloseReason = code === CloseCode.MESSAGE_TOO_BIG ? 'frame_too_big' : 'client';
-        hub.close(data.connection, reason);
+        hub.close(data.connection, 'client');
         logger.debug({ connection: data.connection.id, code }, 'client disconnected');
       },
     });

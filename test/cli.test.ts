@@ -155,7 +155,7 @@ describe('serve configuration errors', () => {
     expect(exit.code).toBe(2);
     expect(cli.stderr).toContain('KILLFEED_PORT');
     expect(cli.stderr).toContain('"abc"');
-    expect(cli.stderr).toContain('expected number');
+    expect(cli.stderr).toContain('expected an integer from 0 to 65535');
     expect(cli.logs().some((line) => line.msg === 'listening')).toBe(false);
   });
 
@@ -166,7 +166,7 @@ describe('serve configuration errors', () => {
     expect(exit.code).toBe(2);
     expect(cli.stderr).toContain('--interval-min-ms');
     expect(cli.stderr).toContain('"0"');
-    expect(cli.stderr).toContain('>0');
+    expect(cli.stderr).toContain('expected an integer ≥ 1');
     expect(cli.logs().some((line) => line.msg === 'listening')).toBe(false);
   });
 });

@@ -307,3 +307,26 @@ describe('core NATS mode', () => {
     await server.dispose();
   });
 });
+
+describe('resume ahead of the gateway', () => {
+  it('answers resume_ahead and continues live in core mode', async () => {
+    const server = await NatsServer.start();
+    const tg = await startGateway(server.url);
+    const local = await KillPublisher.connect(server.url);
+
+    const client = await FeedClient.connect(tg.feedUrl('channels=all:*&since=50'), { autoAck: true });
+    const notice = await client.waitFor((m) => m.op === 'error' && m.code === 'resume_ahead');
+    expect(notice.latest_id).toBe(0);
+    await client.waitForOp('resumed');
+
+    for (const kill of corpus.slice(0, 3)) local.publish(kill);
+    await local.flush();
+    await client.waitUntil(() => client.events().length >= 3);
+    expect(client.events().map((event) => event.id)).toEqual([1, 2, 3]);
+
+    client.close();
+    await local.close();
+    await tg.stop();
+    await server.dispose();
+  });
+});
