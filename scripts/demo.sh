@@ -192,7 +192,9 @@ if [[ -n ${NATS_URL:-} ]]; then
 else
   nats_port="$(pick_nats_port)"
   nats_url="nats://127.0.0.1:$nats_port"
-  "$nats_server_bin" -a 127.0.0.1 -p "$nats_port" >"$log_dir/nats-server.log" 2>&1 &
+  # JetStream keeps the kills in a stream, so event ids are stream sequences
+  # and a client can resume after a reconnect.
+  "$nats_server_bin" -a 127.0.0.1 -p "$nats_port" -js -sd "$log_dir/jetstream" >"$log_dir/nats-server.log" 2>&1 &
   nats_pid=$!
 
   waited=0
@@ -214,8 +216,10 @@ fi
 # The looping replay publishes the same killmail_ids again on every pass
 # (one pass takes 9 minutes at speed 20). With the default deduplication
 # window of 600 s the gateway would skip the whole second pass.
+# With a JetStream server the gateway creates the KILLS stream if it is missing.
 KILLFEED_HOST=127.0.0.1 KILLFEED_PORT="$GATEWAY_PORT" NATS_URL="$nats_url" \
   KILLFEED_DEDUPE_WINDOW_S="${KILLFEED_DEDUPE_WINDOW_S:-0}" \
+  KILLFEED_STREAM_CREATE="${KILLFEED_STREAM_CREATE:-true}" \
   node dist/cli.js serve >"$log_dir/gateway.log" 2>&1 &
 gateway_pid=$!
 
