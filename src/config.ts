@@ -7,8 +7,9 @@ import { z } from 'zod';
  */
 
 /**
- * An integer option within [min, max], given as a number or a decimal string.
- * Every failure, an empty string included, reports the allowed range.
+ * Builds the schema of an integer option within [min, max], given as a
+ * number or a decimal string. Every failure, an empty string included,
+ * reports the allowed range.
  */
 function intRange(min: number, max = Number.MAX_SAFE_INTEGER) {
   const allowed = max === Number.MAX_SAFE_INTEGER ? `an integer ≥ ${min}` : `an integer from ${min} to ${max}`;
@@ -65,8 +66,8 @@ export const OPTIONS = {
   maxEventBytes: option({ env: 'KILLFEED_MAX_EVENT_BYTES', flag: 'max-event-bytes', schema: positiveInt, default: 1_048_576, description: 'largest accepted NATS message, in bytes' }),
   ringCapacity: option({ env: 'KILLFEED_RING_CAPACITY', flag: 'ring-capacity', schema: intRange(1, 10_000), default: 100, description: 'newest matching events kept per connection' }),
   freshnessBudgetMs: option({ env: 'KILLFEED_FRESHNESS_BUDGET_MS', flag: 'freshness-budget-ms', schema: positiveInt, default: 250, description: 'target time from event arrival to client ACK, in ms' }),
-  intervalMinMs: option({ env: 'KILLFEED_INTERVAL_MIN_MS', flag: 'interval-min-ms', schema: positiveInt, default: 20, description: 'shortest flush interval, in ms' }),
-  intervalMaxMs: option({ env: 'KILLFEED_INTERVAL_MAX_MS', flag: 'interval-max-ms', schema: positiveInt, default: 1000, description: 'longest flush interval, in ms' }),
+  intervalMinMs: option({ env: 'KILLFEED_INTERVAL_MIN_MS', flag: 'interval-min-ms', schema: positiveInt, default: 20, description: 'minimum flush interval, in ms' }),
+  intervalMaxMs: option({ env: 'KILLFEED_INTERVAL_MAX_MS', flag: 'interval-max-ms', schema: positiveInt, default: 1000, description: 'maximum flush interval, in ms' }),
   intervalStartMs: option({ env: 'KILLFEED_INTERVAL_START_MS', flag: 'interval-start-ms', schema: positiveInt, default: 100, description: 'flush interval before the first ACK, in ms' }),
   maxUnackedBatches: option({ env: 'KILLFEED_MAX_UNACKED_BATCHES', flag: 'max-unacked-batches', schema: positiveInt, default: 2, description: 'batches in flight per connection before sending pauses' }),
   backpressureBytes: option({ env: 'KILLFEED_BACKPRESSURE_BYTES', flag: 'backpressure-bytes', schema: positiveInt, default: 262_144, description: 'socket buffered amount above which batches wait for drain, in bytes' }),
@@ -74,7 +75,7 @@ export const OPTIONS = {
   heartbeatMs: option({ env: 'KILLFEED_HEARTBEAT_MS', flag: 'heartbeat-ms', schema: positiveInt, default: 15_000, description: 'quiet time after which a connection gets a heartbeat, in ms' }),
   idleTimeoutS: option({ env: 'KILLFEED_IDLE_TIMEOUT_S', flag: 'idle-timeout-s', schema: intRange(8, 960), default: 60, description: 'WebSocket idle timeout; pings are sent automatically, in s' }),
   maxChannels: option({ env: 'KILLFEED_MAX_CHANNELS', flag: 'max-channels', schema: positiveInt, default: 64, description: 'subscriptions allowed per connection' }),
-  maxFrameBytes: option({ env: 'KILLFEED_MAX_FRAME_BYTES', flag: 'max-frame-bytes', schema: intRange(1, 1_048_576), default: 16_384, description: 'largest client frame answered normally, in bytes' }),
+  maxFrameBytes: option({ env: 'KILLFEED_MAX_FRAME_BYTES', flag: 'max-frame-bytes', schema: intRange(1, 1_048_576), default: 16_384, description: 'maximum client frame size processed; larger frames get a frame_too_large error, in bytes' }),
   maxViolations: option({ env: 'KILLFEED_MAX_VIOLATIONS', flag: 'max-violations', schema: positiveInt, default: 5, description: 'protocol errors after which a connection is closed' }),
   lagThresholdMs: option({ env: 'KILLFEED_LAG_THRESHOLD_MS', flag: 'lag-threshold-ms', schema: positiveInt, default: 100, description: 'event-loop delay (p99) that starts load shedding, in ms' }),
   sheddingIntervalMs: option({ env: 'KILLFEED_SHEDDING_INTERVAL_MS', flag: 'shedding-interval-ms', schema: positiveInt, default: 250, description: 'minimum flush interval while load shedding, in ms' }),
@@ -108,14 +109,15 @@ export function loadConfig(flags: Partial<Record<ConfigKey, unknown>> = {}, env:
   for (const [key, spec] of Object.entries(OPTIONS) as Array<[ConfigKey, OptionSpec<z.ZodType>]>) {
     const fromFlag = flags[key];
     const fromEnv = env[spec.env];
-    const source = fromFlag !== undefined ? `--${spec.flag}` : fromEnv !== undefined ? spec.env : undefined;
+    let source = spec.env;
+    if (fromFlag !== undefined) source = `--${spec.flag}`;
     const raw = fromFlag ?? fromEnv ?? spec.default;
 
     const parsed = spec.schema.safeParse(raw);
     if (!parsed.success) {
       const allowed = parsed.error.issues.map((issue) => issue.message).join('; ');
       const shown = spec.secret ? '(redacted)' : JSON.stringify(raw);
-      problems.push(`${source ?? spec.env} = ${shown} is invalid: ${allowed}`);
+      problems.push(`${source} = ${shown} is invalid: ${allowed}`);
       continue;
     }
     result[key] = parsed.data;

@@ -4,7 +4,7 @@ import type { Schedulable } from './flush-scheduler.js';
 import { IntervalController, type IntervalSettings } from './interval-controller.js';
 import { RingBuffer } from './ring-buffer.js';
 
-/** What a connection needs from its socket; uWebSockets.js provides it in production. */
+/** The socket operations a connection uses; uWebSockets.js provides them in production. */
 export interface Transport {
   /** Sends one frame; returns 1 when written, 0 when buffered under backpressure, 2 when dropped. */
   send(frame: Buffer | string, isBinary: boolean): number;

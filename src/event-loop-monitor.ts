@@ -18,8 +18,8 @@ export interface EventLoopMonitorOptions {
 
 /**
  * Samples event-loop delay once per window. While its p99 is above the
- * threshold the gateway sheds load by raising every connection's minimum
- * flush interval, so fewer and larger batches are sent; shedding ends once
+ * threshold, the gateway sheds load by raising every connection's minimum
+ * flush interval, so it sends fewer and larger batches. Shedding ends once
  * the p99 falls below half the threshold. Each transition is logged once.
  */
 export class EventLoopMonitor {

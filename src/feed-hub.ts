@@ -25,7 +25,7 @@ export interface FeedHubOptions {
 /**
  * The fan-out core: routes each event into the rings of the connections
  * that match it, flushes each ring as one batch on that connection's own
- * interval, applies ACKs and flow control, and sends heartbeats. It knows
+ * interval, applies ACKs and flow control, and sends heartbeats. It reaches
  * connections only through their Transport, so it runs the same under
  * uWebSockets.js and in tests.
  */
@@ -132,9 +132,9 @@ export class FeedHub {
   }
 
   /**
-   * Routes one event to every matching connection. Cost: one index lookup
-   * per channel of the kill plus O(1) per matching connection; the event is
-   * stored by reference and encoded later, once per format and detail.
+   * Routes one event to every matching connection. It costs one index
+   * lookup per channel of the kill plus O(1) per matching connection. The
+   * event is stored by reference and encoded later, once per format and detail.
    */
   publish(event: FeedEvent): void {
     if (this.stopped) return;
@@ -154,7 +154,7 @@ export class FeedHub {
     if (dropped > 0) this.metrics.eventsDropped.inc(dropped);
   }
 
-  /** Sends the connection's ring as one batch, unless flow control holds it back. */
+  /** Sends the connection's ring as one batch, unless flow control defers it. */
   flush(connection: Connection, final = false): void {
     const transport = connection.transport;
     if (connection.closed || !transport) return;
@@ -227,8 +227,8 @@ export class FeedHub {
    * live with no gap and no duplicate at the seam. The seam is the latest id
    * when the resume starts: history covers (since, seam], the ring covers
    * what arrives after, and flushing waits until both are merged in order.
-   * More matches than the ring holds leave a counted gap the client can page
-   * over HTTP.
+   * More matches than the ring capacity leave a counted gap the client can
+   * page over HTTP.
    */
   async resume(connection: Connection, since: number): Promise<void> {
     if (connection.closed) return;
@@ -285,7 +285,9 @@ export class FeedHub {
     }
     if (combined.length > kept.length) this.metrics.eventsDropped.inc(combined.length - kept.length);
 
-    const outcome = range.truncatedTo !== undefined ? 'truncated' : connection.droppedSinceBatch > 0 ? 'gap' : 'complete';
+    let outcome = 'complete';
+    if (connection.droppedSinceBatch > 0) outcome = 'gap';
+    if (range.truncatedTo !== undefined) outcome = 'truncated';
     this.metrics.resumes.inc({ outcome });
     this.sendControl(connection, { op: 'resumed', since, from_id: from, until_id: seam, replayed: range.events.length, missed: range.missed });
     this.logger.debug({ connection: connection.id, since, seam, replayed: range.events.length, missed: range.missed, outcome }, 'resume served');
@@ -294,7 +296,7 @@ export class FeedHub {
     if (connection.ring.size > 0) this.scheduleNext(connection, this.now());
   }
 
-  /** The socket's send buffer drained: the client is reading again. */
+  /** Resumes flushing after the socket's send buffer drained, which shows the client reads again. */
   handleDrain(connection: Connection): void {
     if (connection.closed || !connection.transport) return;
 
@@ -439,9 +441,9 @@ export class FeedHub {
   }
 
   /**
-   * A connection is stalled when it owes ACKs or has a full send buffer and
-   * has shown no progress (ACK or drain) for the slow-consumer timeout since
-   * it started owing.
+   * Returns whether a connection stalled: it owes ACKs or has a full send
+   * buffer, and showed no progress (ACK or drain) for the slow-consumer
+   * timeout since it started owing.
    */
   private isStalled(connection: Connection, transport: Transport, now: number, timeoutMs: number, backpressureBytes: number): boolean {
     const waiting = connection.oldestInflightSentAt ?? (transport.getBufferedAmount() > backpressureBytes ? connection.lastFlushAt : undefined);

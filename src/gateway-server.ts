@@ -34,7 +34,7 @@ interface SocketData {
 
 /**
  * Frames above the configured client frame limit, up to this multiple of it,
- * are answered with a frame_too_large error; larger ones make
+ * get a frame_too_large error; larger ones make
  * uWebSockets.js drop the connection before the gateway sees them.
  */
 const HARD_FRAME_LIMIT_FACTOR = 4;

@@ -27,8 +27,8 @@ export interface IngestOptions {
  * Turns NATS messages into feed events: validates each one, skips a
  * killmail seen within the deduplication window, records it in the
  * in-memory history and hands it to the hub. A bad message is counted by
- * reason, logged at most once per window and skipped; it never ends the
- * subscription.
+ * reason, logged at most once per window and skipped. Decoding runs inside a
+ * try block, so no message ends the subscription.
  *
  * Event ids come from the source: in JetStream mode the stream sequence
  * (the same on every replica), in core-NATS mode a counter local to this
