@@ -34,6 +34,11 @@ serve.action(async (flags: Partial<Record<ConfigKey, unknown>>) => {
   const gateway = new Gateway({ config, logger });
 
   const stop = (signal: string) => {
+    // The shutdown sequence has its own deadline; this one catches a step that hangs outside it.
+    setTimeout(() => {
+      logger.error({ timeoutMs: config.shutdownTimeoutMs }, 'shutdown exceeded its deadline; exiting');
+      process.exit(1);
+    }, config.shutdownTimeoutMs + 2000).unref();
     gateway.shutdown(signal).then(
       () => process.exit(0),
       (err: unknown) => {
