@@ -3,6 +3,7 @@
  *
  *   npx tsx bench/run.ts <scenario> [--server gateway|ws|socketio|uws-per-event|uws-batched|all]
  *                                   [--connections N] [--duration S] [--smoke]
+ *                                   [--detail full|summary] [--server-node-args "<flags>"]
  *
  * Each run starts its own nats-server on a free loopback port, the server
  * under test as a child process, and the load generator, then writes
@@ -17,18 +18,23 @@ import { pino } from 'pino';
 
 import { fileTimestamp, writeRunResult, type RunResult } from './lib/run-result.js';
 import { runScenario } from './lib/scenario-runner.js';
-import { SERVER_KINDS, gatewayAvailable, type ServerKind } from './lib/server-under-test.js';
+import { SERVER_KINDS, gatewayAvailable, parseNodeArgs, type ServerKind } from './lib/server-under-test.js';
 import { renderScenarioChart } from './lib/svg-chart.js';
 import { SCENARIOS, findScenario } from './scenarios/index.js';
-import type { ScenarioPlan } from './scenarios/scenario.js';
+import type { FeedDetail } from './k6/lib/killfeed-protocol.js';
+import { BASE_PLAN, type ScenarioPlan } from './scenarios/scenario.js';
 
 const DEFAULT_OUT_DIR = fileURLToPath(new URL('./results/', import.meta.url));
+
+const DETAILS: readonly FeedDetail[] = ['full', 'summary'];
 
 interface CliOptions {
   server: ServerKind | 'all';
   connections?: number;
   duration?: number;
   smoke: boolean;
+  detail?: FeedDetail;
+  serverNodeArgs: string[];
   workers: number;
   seed: number;
   out: string;
@@ -51,10 +57,24 @@ function serverOption(raw: string): ServerKind | 'all' {
   throw new InvalidArgumentError(`unknown server ${raw}: expected one of ${[...SERVER_KINDS, 'all'].join(', ')}`);
 }
 
-/** Applies --connections and --duration to a scenario plan. */
+function detailOption(raw: string): FeedDetail {
+  if ((DETAILS as readonly string[]).includes(raw)) return raw as FeedDetail;
+  throw new InvalidArgumentError(`invalid detail ${raw}: expected one of ${DETAILS.join(', ')}`);
+}
+
+function nodeArgsOption(raw: string): string[] {
+  try {
+    return parseNodeArgs(raw);
+  } catch (err) {
+    throw new InvalidArgumentError(err instanceof Error ? err.message : String(err));
+  }
+}
+
+/** Applies --connections, --duration and --detail to a scenario plan. */
 function applyOverrides(plan: ScenarioPlan, options: CliOptions): ScenarioPlan {
   const result: ScenarioPlan = { ...plan };
   if (options.connections !== undefined) result.connections = options.connections;
+  if (options.detail !== undefined) result.detail = options.detail;
   if (options.duration !== undefined) {
     if (result.publish.kind === 'rate') {
       result.publish = { ...result.publish, durationSeconds: options.duration };
@@ -73,9 +93,12 @@ function serversToRun(choice: ServerKind | 'all'): ServerKind[] {
   return SERVER_KINDS.filter((kind) => kind !== 'gateway' || gatewayAvailable());
 }
 
-/** Describes the plan actually run, which --smoke, --connections and --duration change. */
+/** Describes the plan actually run, which --smoke, --connections, --duration and --detail change. */
 function describePlan(plan: ScenarioPlan): string {
-  const parts = [`${plan.connections} connections (${plan.channelMix === 'all' ? 'all:*' : '1–3 channels each'})`];
+  const parts = [
+    `${plan.connections} connections (${plan.channelMix === 'all' ? 'all:*' : '1–3 channels each'})`,
+    `detail=${plan.detail}`,
+  ];
   if (plan.slowShare > 0) parts.push(`${Math.round(plan.slowShare * 100)} % never read`);
   if (plan.publish.kind === 'rate') {
     parts.push(`${plan.publish.ratePerSecond} kills/s for ${plan.publish.durationSeconds} s`);
@@ -89,6 +112,7 @@ function summaryLine(result: RunResult): string {
   const figures = result.figures;
   return [
     result.server.padEnd(14),
+    `detail ${result.plan.detail}`,
     `open ${result.connections.open}/${result.connections.requested}`,
     `delivered/s ${figures.delivered_events_per_second ?? 'n/a'}`,
     `cpu s/M ${figures.server_cpu_seconds_per_million_delivered ?? 'n/a'}`,
@@ -101,6 +125,12 @@ function summaryLine(result: RunResult): string {
   ].join('  ');
 }
 
+function chartSubtitle(timestamp: string, serverNodeArgs: readonly string[]): string {
+  const subtitle = `${timestamp}; the load generator, NATS and the server share one machine`;
+  if (serverNodeArgs.length === 0) return subtitle;
+  return `${subtitle}; server Node flags: ${serverNodeArgs.join(' ')}`;
+}
+
 async function main(): Promise<void> {
   const program = new Command()
     .name('bench')
@@ -110,6 +140,17 @@ async function main(): Promise<void> {
     .option('--connections <n>', 'number of client connections (overrides the scenario)', positiveInteger)
     .option('--duration <seconds>', 'publish duration, or hold time for idle, in seconds (overrides the scenario)', positiveNumber)
     .option('--smoke', 'run the tiny CI variant of the scenario', false)
+    .option(
+      '--detail <level>',
+      `event detail level that every client requests and every server sends: ${DETAILS.join(' or ')} (default: ${BASE_PLAN.detail})`,
+      detailOption,
+    )
+    .option(
+      '--server-node-args <flags>',
+      'space-separated Node flags for the server process only, such as "--cpu-prof --cpu-prof-dir=bench/results/profiles"',
+      nodeArgsOption,
+      [],
+    )
     .option('--workers <n>', 'load generator processes', positiveInteger, 2)
     .option('--seed <n>', 'seed of the channel draw', positiveInteger, 1)
     .option('--out <dir>', 'directory for results, charts and server logs', DEFAULT_OUT_DIR)
@@ -129,7 +170,10 @@ async function main(): Promise<void> {
   const logger = pino({ base: { service: 'killfeed-bench' } }, pino.destination(2));
 
   await mkdir(options.out, { recursive: true });
-  logger.info({ scenario: scenario.name, variant, servers, connections: plan.connections }, 'benchmark started');
+  logger.info(
+    { scenario: scenario.name, variant, servers, connections: plan.connections, detail: plan.detail, serverNodeArgs: options.serverNodeArgs },
+    'benchmark started',
+  );
 
   const results: RunResult[] = [];
   const failures: ServerKind[] = [];
@@ -143,6 +187,7 @@ async function main(): Promise<void> {
         server,
         workers: options.workers,
         seed: options.seed,
+        serverNodeArgs: options.serverNodeArgs,
         logDir: options.out,
         timestamp,
         logger: logger.child({ scenario: scenario.name, server }),
@@ -162,7 +207,7 @@ async function main(): Promise<void> {
   const chartName = servers.length === 1 ? `${scenario.name}-${servers[0]}-${timestamp}.svg` : `${scenario.name}-${timestamp}.svg`;
   const chart = renderScenarioChart(
     `${scenario.name} (${variant}): ${describePlan(plan)}`,
-    `${timestamp}; the load generator, NATS and the server share one machine`,
+    chartSubtitle(timestamp, options.serverNodeArgs),
     results.map((result) => ({
       server: result.server,
       eventsPerSecond: result.figures.delivered_events_per_second ?? undefined,

@@ -21,12 +21,12 @@ afterAll(async () => {
   await rm(outDir, { recursive: true, force: true });
 });
 
-/** Runs `bench/run.ts steady --smoke` against one server and returns its result file. */
-async function runSteadySmoke(server: ServerKind): Promise<RunResult> {
-  const serverDir = join(outDir, server);
+/** Runs `bench/run.ts steady --smoke` against one server, with extra options, and returns its result file. */
+async function runSteadySmoke(server: ServerKind, extraArgs: readonly string[] = []): Promise<RunResult> {
+  const serverDir = await mkdtemp(join(outDir, `${server}-`));
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', 'bench/run.ts', 'steady', '--smoke', '--server', server, '--out', serverDir],
+    ['--import', 'tsx', 'bench/run.ts', 'steady', '--smoke', '--server', server, '--out', serverDir, ...extraArgs],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let output = '';
@@ -63,13 +63,20 @@ function expectBalancedAccounting(result: RunResult): void {
   expect(result.figures.freshness_ms.count).toBe(readers.delivered);
   expect(result.figures.server_cpu_seconds).toBeGreaterThanOrEqual(0);
   expect(result.figures.peak_rss_bytes).toBeGreaterThan(0);
+
+  expect(result.server_process.stop).toBe('exited');
+  expect(result.server_process.exit_code).toBe(0);
 }
 
 describe('steady smoke', () => {
   it(
     'balances delivered plus dropped against matched on the ws peer',
     async () => {
-      expectBalancedAccounting(await runSteadySmoke('ws'));
+      const result = await runSteadySmoke('ws');
+
+      // Summary is the default detail; a client that got another shape would record a wrong_detail error.
+      expect(result.plan.detail).toBe('summary');
+      expectBalancedAccounting(result);
     },
     SMOKE_TIMEOUT_MS,
   );
@@ -77,7 +84,40 @@ describe('steady smoke', () => {
   it.runIf(gatewayAvailable())(
     'balances delivered plus dropped against matched on the gateway',
     async () => {
-      expectBalancedAccounting(await runSteadySmoke('gateway'));
+      const result = await runSteadySmoke('gateway');
+
+      expect(result.plan.detail).toBe('summary');
+      expectBalancedAccounting(result);
+    },
+    SMOKE_TIMEOUT_MS,
+  );
+
+  it.runIf(gatewayAvailable())(
+    'balances full-detail events on the gateway',
+    async () => {
+      const result = await runSteadySmoke('gateway', ['--detail', 'full']);
+
+      expect(result.plan.detail).toBe('full');
+      expectBalancedAccounting(result);
+    },
+    SMOKE_TIMEOUT_MS,
+  );
+
+  it(
+    'writes the server CPU profile from --server-node-args',
+    async () => {
+      const profileDir = join(outDir, 'profiles');
+      const result = await runSteadySmoke('ws', ['--server-node-args', `--cpu-prof --cpu-prof-dir=${profileDir}`]);
+
+      expect(result.server_process.node_args).toEqual(['--cpu-prof', `--cpu-prof-dir=${profileDir}`]);
+      expectBalancedAccounting(result);
+
+      // Node writes one profile per thread, named CPU.<date>.<time>.<pid>.<thread>.<sequence>.cpuprofile.
+      // Thread 0 is the main thread, and tsx's module loader runs in another thread.
+      const profiles = (await readdir(profileDir)).filter((file) => file.includes(`.${result.server_process.pid}.0.`));
+      expect(profiles).toHaveLength(1);
+      const profile = JSON.parse(await readFile(join(profileDir, profiles[0] ?? ''), 'utf8')) as { nodes?: unknown[] };
+      expect(profile.nodes?.length).toBeGreaterThan(0);
     },
     SMOKE_TIMEOUT_MS,
   );

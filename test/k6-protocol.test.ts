@@ -18,6 +18,7 @@ import {
   countMatched,
   createFeedCounters,
   decodeFrame,
+  eventDetail,
   eventFreshnessMs,
   parseFrame,
   unaccountedEvents,
@@ -29,6 +30,8 @@ import { loadCorpus, type CorpusKill } from '../bench/lib/corpus.js';
 import { publishAtRate } from '../bench/lib/publisher.js';
 import type { PeerServer } from '../bench/peers/peer-server.js';
 import { startWsPeer } from '../bench/peers/ws-server.js';
+import { FeedEvent } from '../src/feed-event.js';
+import { killFromValue } from '../src/kill-decoder.js';
 import { Universe } from '../src/universe.js';
 import { NatsServer } from './support/nats-server.js';
 
@@ -167,7 +170,41 @@ describe('eventFreshnessMs', () => {
   });
 });
 
+describe('eventDetail', () => {
+  it('recognizes a full event by its killmail object', () => {
+    expect(eventDetail({ id: 1, killmail: { killmail_id: 7 } })).toBe('full');
+  });
+
+  it('recognizes a summary event by its top-level killmail_id', () => {
+    expect(eventDetail({ id: 1, killmail_id: 7 })).toBe('summary');
+  });
+
+  it('returns undefined for an event with neither', () => {
+    expect(eventDetail({ id: 1 })).toBeUndefined();
+  });
+});
+
 describe('applyBatch', () => {
+  it('counts full and summary events of one kill alike', () => {
+    const universe = Universe.load();
+    const result = killFromValue(loadCorpus(undefined, universe)[0]?.killmail, universe);
+    if (!result.ok) throw new Error(result.message);
+    const event = new FeedEvent(41, 1000, result.kill, 900);
+
+    for (const detail of ['full', 'summary'] as const) {
+      const frame = parseFrame(`{"op":"batch","seq":1,"dropped":0,"events":[${event.encoded('json', detail).toString()}]}`);
+      if (frame.op !== 'batch') throw new Error(`expected a batch frame, got ${JSON.stringify(frame)}`);
+
+      const counters = createFeedCounters();
+      const outcome = applyBatch(counters, frame, 1150);
+
+      expect(eventDetail(frame.events[0] ?? { id: 0 })).toBe(detail);
+      expect(outcome.newEvents).toBe(1);
+      expect(outcome.freshnessMs).toEqual([250]);
+      expect(counters.maxId).toBe(41);
+    }
+  });
+
   it('returns the cumulative ACK for a numbered batch', () => {
     const counters = createFeedCounters();
     const outcome = applyBatch(counters, batch(1, [1, 2]), 1100);
@@ -369,7 +406,7 @@ describe('protocol module against the ws peer', () => {
     nats = await NatsServer.start();
     const universe = Universe.load();
     corpus = loadCorpus(undefined, universe);
-    peer = await startWsPeer({ port: 0, natsUrl: nats.url, universe, logger: pino({ level: 'silent' }) });
+    peer = await startWsPeer({ port: 0, natsUrl: nats.url, universe, logger: pino({ level: 'silent' }), detail: 'full' });
     nc = await connect({ servers: nats.url });
   });
 

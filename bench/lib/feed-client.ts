@@ -6,8 +6,11 @@ import {
   buildFeedUrl,
   createFeedCounters,
   decodeFrame,
+  eventDetail,
   parseFrame,
+  type BatchFrame,
   type FeedCounters,
+  type FeedDetail,
   type ServerFrame,
 } from '../k6/lib/killfeed-protocol.js';
 import type { Histogram } from './histogram.js';
@@ -22,7 +25,8 @@ export type ClientErrorKind =
   | 'closed_by_server'
   | 'error_frame'
   | 'invalid_frame'
-  | 'seq_gap';
+  | 'seq_gap'
+  | 'wrong_detail';
 
 /** Sink for a client's measurements, shared by the clients of one group in a worker. */
 export interface ClientRecorder {
@@ -40,6 +44,8 @@ export interface FeedClientOptions {
    */
   url: string;
   channels: readonly string[];
+  /** Detail level requested in the URL; an event of another shape is recorded as a `wrong_detail` error. */
+  detail: FeedDetail;
   /** Delay before each ACK, in ms. */
   ackDelayMs: number;
   connectTimeoutMs: number;
@@ -179,7 +185,7 @@ export class FeedClient {
   }
 
   private openWebSocket(onFrame: (frame: ServerFrame) => void, onClose: (detail: string, code?: number) => void): void {
-    const url = buildFeedUrl(this.options.url, { format: 'json', channels: this.options.channels });
+    const url = buildFeedUrl(this.options.url, { format: 'json', channels: this.options.channels, detail: this.options.detail });
     const ws = new WebSocket(url, { perMessageDeflate: false });
     this.ws = ws;
 
@@ -197,7 +203,7 @@ export class FeedClient {
   private openSocketIo(onFrame: (frame: ServerFrame) => void, onClose: (detail: string, code?: number) => void): void {
     const socket = connectSocketIo(this.options.url, {
       transports: ['websocket'],
-      query: { channels: this.options.channels.join(',') },
+      query: { channels: this.options.channels.join(','), detail: this.options.detail },
       reconnection: false,
       forceNew: true,
       timeout: this.options.connectTimeoutMs,
@@ -218,6 +224,7 @@ export class FeedClient {
         for (const value of outcome.freshnessMs) recorder.freshnessMs.record(value);
         recorder.batchEvents.record(outcome.eventCount);
         if (outcome.seqGap > 0) recorder.recordError('seq_gap', `batch ${frame.seq} skipped ${outcome.seqGap} numbers`);
+        this.checkDetail(frame);
 
         const ack = outcome.ack;
         if (ack === undefined) return;
@@ -236,6 +243,15 @@ export class FeedClient {
         return;
       default:
         return;
+    }
+  }
+
+  /** Records each event whose shape is not the requested detail level, so a server that ignores `detail` shows up in the errors. */
+  private checkDetail(frame: BatchFrame): void {
+    for (const event of frame.events) {
+      const detail = eventDetail(event);
+      if (detail === this.options.detail) continue;
+      this.options.recorder.recordError('wrong_detail', `event ${event.id} has detail ${detail ?? 'unknown'}, expected ${this.options.detail}`);
     }
   }
 

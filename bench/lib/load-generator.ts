@@ -1,6 +1,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
+import type { FeedDetail } from '../k6/lib/killfeed-protocol.js';
 import type { ClientErrorKind, ClientTransport } from './feed-client.js';
 import { Histogram } from './histogram.js';
 import type {
@@ -19,6 +20,8 @@ const WORKER_PATH = fileURLToPath(new URL('./load-worker.ts', import.meta.url));
 export interface LoadPlan {
   transport: ClientTransport;
   url: string;
+  /** Detail level that every client requests. */
+  detail: FeedDetail;
   clients: ClientPlan[];
   ackDelayMs: number;
   /** Window in ms over which all clients connect, evenly spaced. 0 connects them all at once. */
@@ -108,6 +111,7 @@ export class LoadGenerator {
           workerIndex,
           transport: plan.transport,
           url: plan.url,
+          detail: plan.detail,
           clients: share,
           ackDelayMs: plan.ackDelayMs,
           connectIntervalMs: share.length > 1 ? plan.connectWithinMs / share.length : 0,

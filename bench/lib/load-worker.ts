@@ -90,6 +90,7 @@ async function start(message: WorkerStartMessage): Promise<void> {
       transport: message.transport,
       url: message.url,
       channels: plan.channels,
+      detail: message.detail,
       ackDelayMs: message.ackDelayMs,
       connectTimeoutMs: message.connectTimeoutMs,
       dedupe: plan.channels.length > 1,

@@ -8,7 +8,7 @@ import type { ClientErrorKind } from './feed-client.js';
 import type { Histogram } from './histogram.js';
 import type { GeneratorTotals, MergedGroup } from './load-generator.js';
 import type { ProcessSample } from './process-sampler.js';
-import type { ServerKind } from './server-under-test.js';
+import type { ServerKind, StopOutcome } from './server-under-test.js';
 import type { UnbalancedClient } from './worker-messages.js';
 
 type Summary = ReturnType<Histogram['summary']>;
@@ -33,6 +33,15 @@ export interface RunResult {
   started_at: string;
   plan: ScenarioPlan;
   seed: number;
+  /** The server under test as a process: its pid names its --cpu-prof and heap snapshot files. */
+  server_process: {
+    pid: number;
+    /** Node flags from --server-node-args; profiling flags slow the server, so such a run's figures are not comparable. */
+    node_args: string[];
+    /** `exited`: the server exited after SIGTERM. `killed`: it needed SIGKILL at the stop deadline and wrote no profile. */
+    stop: StopOutcome;
+    exit_code: number | null;
+  };
   environment: {
     node: string;
     platform: string;
@@ -103,6 +112,7 @@ export interface RunMeasurements {
   plan: ScenarioPlan;
   seed: number;
   workers: number;
+  serverProcess: { pid: number; nodeArgs: string[]; stop: StopOutcome; exitCode: number | null };
   open: number;
   failed: number;
   connectPhaseMs: number;
@@ -139,6 +149,12 @@ export function buildRunResult(m: RunMeasurements): RunResult {
     started_at: new Date(m.startedAtMs).toISOString(),
     plan: m.plan,
     seed: m.seed,
+    server_process: {
+      pid: m.serverProcess.pid,
+      node_args: m.serverProcess.nodeArgs,
+      stop: m.serverProcess.stop,
+      exit_code: m.serverProcess.exitCode,
+    },
     environment: {
       node: process.version,
       platform: `${process.platform} ${process.arch}`,

@@ -4,6 +4,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 
 import { NatsServer, freePort } from '../../test/support/nats-server.js';
+import type { FeedDetail } from '../k6/lib/killfeed-protocol.js';
 import type { Scenario, ScenarioPlan } from '../scenarios/scenario.js';
 import { drawFilteredChannelSets, seededRandom } from './channel-mix.js';
 import { DEFAULT_CORPUS_PATH, loadCorpus, windowAround, type CorpusKill } from './corpus.js';
@@ -24,6 +25,8 @@ export interface RunOptions {
   workers: number;
   /** Seed of the channel draw and the choice of slow clients. */
   seed: number;
+  /** Node flags for the server process only, such as `--cpu-prof`. */
+  serverNodeArgs: readonly string[];
   /** Directory for the server's log file. */
   logDir: string;
   timestamp: string;
@@ -63,8 +66,16 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
   try {
     const port = await freePort();
     const logPath = join(options.logDir, `${options.scenario.name}-${options.server}-${options.timestamp}.log`);
-    server = await ServerUnderTest.start({ kind: options.server, port, natsUrl: nats.url, logPath });
-    logger.info({ server: options.server, port, pid: server.pid, logPath }, 'server started');
+    server = await ServerUnderTest.start({
+      kind: options.server,
+      port,
+      natsUrl: nats.url,
+      detail: plan.detail,
+      nodeArgs: options.serverNodeArgs,
+      logPath,
+    });
+    const serverPid = server.pid;
+    logger.info({ port, pid: serverPid, detail: plan.detail, nodeArgs: options.serverNodeArgs, logPath }, 'server started');
 
     sampler = new ProcessSampler(server.pid, plan.sampleIntervalMs);
     sampler.start();
@@ -79,7 +90,7 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
     }
 
     nc = await connect({ servers: nats.url, name: 'killfeed-bench-publisher' });
-    await warmUp(server, nc, corpus);
+    await warmUp(server, nc, corpus, plan.detail);
     const baseline = await sampler.sample();
 
     // Connect phase.
@@ -87,6 +98,7 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
     generator = await LoadGenerator.start({
       transport: server.transport,
       url: server.feedUrl,
+      detail: plan.detail,
       clients,
       ackDelayMs: plan.ackDelayMs,
       connectWithinMs: plan.connectWithinMs,
@@ -127,6 +139,20 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
     const totals = await generator.finish();
     generator = undefined;
 
+    // The server is stopped here rather than in `finally`, so that the result
+    // records whether it exited on SIGTERM, which --cpu-prof needs to write
+    // its profile.
+    sampler.stop();
+    clearInterval(heapTimer);
+    const stopOutcome = await server.stop();
+    const exitCode = server.exitCode;
+    server = undefined;
+    if (stopOutcome === 'killed') {
+      logger.warn({ pid: serverPid }, 'server killed after the stop deadline; a --cpu-prof profile is missing');
+    } else {
+      logger.info({ pid: serverPid, exitCode }, 'server stopped');
+    }
+
     return buildRunResult({
       scenario: options.scenario.name,
       description: options.scenario.description,
@@ -136,6 +162,7 @@ export async function runScenario(options: RunOptions): Promise<RunResult> {
       plan,
       seed: options.seed,
       workers: options.workers,
+      serverProcess: { pid: serverPid, nodeArgs: [...options.serverNodeArgs], stop: stopOutcome, exitCode },
       open,
       failed,
       connectPhaseMs,
@@ -184,7 +211,7 @@ function planClients(plan: ScenarioPlan, corpus: readonly CorpusKill[], seed: nu
  * measuring: a probe on all:* waits for a published kill, and for every
  * repeat of it, so no warm-up event reaches the measured clients.
  */
-async function warmUp(server: ServerUnderTest, nc: NatsConnection, corpus: readonly CorpusKill[]): Promise<void> {
+async function warmUp(server: ServerUnderTest, nc: NatsConnection, corpus: readonly CorpusKill[], detail: FeedDetail): Promise<void> {
   const kill = corpus[0];
   if (kill === undefined) throw new Error('the corpus is empty');
 
@@ -192,6 +219,7 @@ async function warmUp(server: ServerUnderTest, nc: NatsConnection, corpus: reado
     transport: server.transport,
     url: server.feedUrl,
     channels: ['all:*'],
+    detail,
     ackDelayMs: 0,
     connectTimeoutMs: WARM_UP_TIMEOUT_MS,
     dedupe: false,

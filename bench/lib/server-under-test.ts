@@ -1,9 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, existsSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync } from 'node:fs';
 import { connect } from 'node:net';
+import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { PEER_KINDS, type PeerKind } from '../peers/start-peer.js';
+import type { FeedDetail } from '../k6/lib/killfeed-protocol.js';
+import { PEER_KINDS } from '../peers/start-peer.js';
 import type { ClientTransport } from './feed-client.js';
 
 export const SERVER_KINDS = ['gateway', ...PEER_KINDS] as const;
@@ -13,16 +15,63 @@ const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const GATEWAY_CLI = fileURLToPath(new URL('../../src/cli.ts', import.meta.url));
 const PEER_CLI = fileURLToPath(new URL('../peers/cli.ts', import.meta.url));
 
-/** Time a server gets to exit after SIGTERM before it is killed, in ms. */
-const STOP_DEADLINE_MS = 10_000;
+/**
+ * Time a server gets to exit after SIGTERM before it is killed, in ms. It
+ * is above the gateway's default shutdown deadline of 10 s, so that Node
+ * still has time to write a --cpu-prof profile, which SIGKILL would lose.
+ */
+const STOP_DEADLINE_MS = 30_000;
+
+/** Node flags that name an output directory, which the harness creates before starting the server. */
+const DIRECTORY_FLAGS = ['--cpu-prof-dir', '--heap-prof-dir', '--diagnostic-dir', '--report-directory'];
 
 export interface ServerStartOptions {
   kind: ServerKind;
   port: number;
   natsUrl: string;
+  /**
+   * Detail level of the events. The gateway serves each connection the
+   * level its URL requests; a comparison server is started with `--detail`
+   * and serves only that level.
+   */
+  detail: FeedDetail;
+  /** Node flags for the server process only, placed before `--import tsx`, such as `--cpu-prof`. */
+  nodeArgs: readonly string[];
   /** File that receives the server's stdout and stderr. */
   logPath: string;
   listenTimeoutMs?: number;
+}
+
+/** Outcome of stopping a server: `exited` on its own after SIGTERM, or `killed` with SIGKILL at the stop deadline. */
+export type StopOutcome = 'exited' | 'killed';
+
+/**
+ * Splits the value of --server-node-args into Node flags. Each token must
+ * start with `-`, with a flag's value joined by `=` (`--cpu-prof-dir=DIR`),
+ * because a bare word would be taken as the script to run. Quotes are not
+ * parsed, so a value cannot contain a space.
+ */
+export function parseNodeArgs(raw: string): string[] {
+  const args = raw.split(/\s+/).filter((arg) => arg !== '');
+  const word = args.find((arg) => !arg.startsWith('-'));
+  if (word !== undefined) {
+    throw new Error(`invalid Node flag ${JSON.stringify(word)} in ${JSON.stringify(raw)}: join each flag and its value with =, as in --cpu-prof-dir=DIR`);
+  }
+  return args;
+}
+
+/**
+ * Creates the directories that output flags such as --cpu-prof-dir name.
+ * Node creates the --cpu-prof directory itself, but a --diagnostic-dir that
+ * does not exist makes the server crash on its first heap snapshot.
+ * Relative paths resolve against the repository root, the server's working directory.
+ */
+function createOutputDirectories(nodeArgs: readonly string[]): void {
+  for (const arg of nodeArgs) {
+    const [flag, value] = arg.split('=', 2);
+    if (flag === undefined || value === undefined || value === '' || !DIRECTORY_FLAGS.includes(flag)) continue;
+    mkdirSync(resolve(REPO_ROOT, value), { recursive: true });
+  }
 }
 
 /** Returns whether the gateway's CLI exists in this checkout. */
@@ -52,10 +101,11 @@ export class ServerUnderTest {
     const args =
       options.kind === 'gateway'
         ? ['serve', '--host', '127.0.0.1', '--port', String(options.port), '--nats-url', options.natsUrl]
-        : [options.kind, '--port', String(options.port), '--nats-url', options.natsUrl];
+        : [options.kind, '--port', String(options.port), '--nats-url', options.natsUrl, '--detail', options.detail];
 
+    createOutputDirectories(options.nodeArgs);
     const log = createWriteStream(options.logPath);
-    const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], {
+    const child = spawn(process.execPath, [...options.nodeArgs, '--import', 'tsx', script, ...args], {
       cwd: REPO_ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -107,14 +157,28 @@ export class ServerUnderTest {
     }
   }
 
-  /** Sends SIGTERM, then SIGKILL after STOP_DEADLINE_MS. Resolves when the process has exited. */
-  async stop(): Promise<void> {
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+  /**
+   * Sends SIGTERM, then SIGKILL after STOP_DEADLINE_MS. Resolves when the
+   * process has exited, with `killed` when it needed SIGKILL; a killed
+   * server wrote no --cpu-prof profile.
+   */
+  async stop(): Promise<StopOutcome> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return 'exited';
 
+    let killed = false;
     this.child.kill('SIGTERM');
-    const deadline = setTimeout(() => this.child.kill('SIGKILL'), STOP_DEADLINE_MS);
+    const deadline = setTimeout(() => {
+      killed = true;
+      this.child.kill('SIGKILL');
+    }, STOP_DEADLINE_MS);
     await this.exited;
     clearTimeout(deadline);
+    return killed ? 'killed' : 'exited';
+  }
+
+  /** Exit code of the process, null while it runs or when a signal ended it. */
+  get exitCode(): number | null {
+    return this.child.exitCode;
   }
 }
 

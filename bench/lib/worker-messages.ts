@@ -1,3 +1,4 @@
+import type { FeedDetail } from '../k6/lib/killfeed-protocol.js';
 import type { ClientErrorKind, ClientTransport } from './feed-client.js';
 import type { HistogramSnapshot } from './histogram.js';
 
@@ -16,6 +17,8 @@ export interface WorkerStartMessage {
   workerIndex: number;
   transport: ClientTransport;
   url: string;
+  /** Detail level that every client requests. */
+  detail: FeedDetail;
   clients: ClientPlan[];
   ackDelayMs: number;
   /** Time between two connects of this worker, in ms. 0 connects all at once. */

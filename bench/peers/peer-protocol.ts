@@ -5,6 +5,12 @@
  * strings: a peer accepts any `type:id` key and does not check ids against
  * the universe map as the gateway does.
  */
+import type { Logger } from 'pino';
+
+import type { Detail } from '../../src/feed-event.js';
+
+/** Detail levels a peer can serve, the same as the gateway's `detail` query values. */
+export const PEER_DETAILS: readonly Detail[] = ['full', 'summary'];
 
 const CHANNEL_KEY = /^[a-z]+:(\*|[1-9][0-9]{0,18})$/;
 
@@ -61,6 +67,37 @@ export function parseChannelList(raw: string | readonly unknown[] | null | undef
     if (channels.size >= MAX_CHANNELS_PER_REQUEST) break;
   }
   return [...channels];
+}
+
+/**
+ * Check of each connection's `detail` query value against the one detail
+ * level that the peer serves. A missing value means full, as on the gateway.
+ */
+export class DetailCheck {
+  private rejectedConnections = 0;
+
+  constructor(
+    private readonly served: Detail,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Returns the reason to reject a connection that requests `requested`, or undefined to accept it. */
+  rejectionReason(requested: string | null | undefined): string | undefined {
+    const detail = requested ?? 'full';
+    if (detail === this.served) return undefined;
+
+    this.rejectedConnections += 1;
+    // Logs the first rejection and then every 1,000th, with the running count.
+    if (this.rejectedConnections % 1000 === 1) {
+      this.logger.warn({ requested: detail, served: this.served, rejectedConnections: this.rejectedConnections }, 'connection rejected for its detail');
+    }
+    return `detail=${JSON.stringify(detail)} is not served; this server sends detail=${this.served} to every client (its --detail flag)`;
+  }
+}
+
+/** Body of the HTTP 400 response to a rejected upgrade, in the gateway's error shape. */
+export function invalidDetailBody(message: string): string {
+  return JSON.stringify({ error: 'invalid_parameter', parameter: 'detail', message });
 }
 
 /** Parses a client text message; returns undefined for anything that is not a v1 client message. */

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 
+import type { Detail } from '../../src/feed-event.js';
 import type { Universe } from '../../src/universe.js';
 
 /** Options shared by the comparison servers. */
@@ -11,6 +12,12 @@ export interface PeerOptions {
   natsUrl: string;
   universe: Universe;
   logger: Logger;
+  /**
+   * Detail level of every event the server sends. A client must request the
+   * same level with the `detail` query parameter (absent means full), or
+   * its connection is rejected.
+   */
+  detail: Detail;
 }
 
 /** A running comparison server. */

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { Server, type Socket } from 'socket.io';
 
 import { KillSource } from './kill-source.js';
-import { parseChannelList, processMetricsText, welcomeFrame } from './peer-protocol.js';
+import { DetailCheck, parseChannelList, processMetricsText, welcomeFrame } from './peer-protocol.js';
 import { METRICS_PATH, type PeerOptions, type PeerServer } from './peer-server.js';
 
 /** Socket.IO event name that carries every v1 frame, in both directions. */
@@ -40,10 +40,19 @@ export async function startSocketIoPeer(options: PeerOptions): Promise<PeerServe
   const source = await KillSource.start({
     natsUrl: options.natsUrl,
     universe: options.universe,
+    detail: options.detail,
     logger,
     onEvent: (event) => {
       io.to(event.channels as string[]).emit(FRAME_EVENT, { op: 'batch', seq: 0, dropped: 0, events: [event.event] });
     },
+  });
+
+  // A client that requests another detail level fails to connect, with the reason as its connect_error message.
+  const detailCheck = new DetailCheck(options.detail, logger);
+  io.use((socket, next) => {
+    const requested = socket.handshake.query.detail;
+    const rejection = detailCheck.rejectionReason(Array.isArray(requested) ? requested.join(',') : requested);
+    next(rejection === undefined ? undefined : new Error(rejection));
   });
 
   io.on('connection', (socket: Socket) => {
@@ -75,7 +84,7 @@ export async function startSocketIoPeer(options: PeerOptions): Promise<PeerServe
     http.listen(options.port, options.host ?? '127.0.0.1', () => resolve());
   });
   const port = (http.address() as AddressInfo).port;
-  logger.info({ port, path: SOCKET_IO_PATH }, 'peer listening');
+  logger.info({ port, path: SOCKET_IO_PATH, detail: options.detail }, 'peer listening');
 
   return {
     port,

@@ -1,7 +1,15 @@
 import uWS from 'uWebSockets.js';
 
 import { KillSource } from './kill-source.js';
-import { batchFrameJson, parseChannelList, parseClientMessage, processMetricsText, welcomeFrame } from './peer-protocol.js';
+import {
+  DetailCheck,
+  batchFrameJson,
+  invalidDetailBody,
+  parseChannelList,
+  parseClientMessage,
+  processMetricsText,
+  welcomeFrame,
+} from './peer-protocol.js';
 import { FEED_PATH, METRICS_PATH, type PeerOptions, type PeerServer } from './peer-server.js';
 
 /**
@@ -55,10 +63,12 @@ export async function startUwsPeer(options: UwsPeerOptions): Promise<PeerServer>
   let closed = false;
 
   const app = uWS.App();
+  const detailCheck = new DetailCheck(options.detail, logger);
 
   const source = await KillSource.start({
     natsUrl: options.natsUrl,
     universe: options.universe,
+    detail: options.detail,
     logger,
     onEvent: (event) => {
       if (options.mode === 'per-event') {
@@ -98,6 +108,12 @@ export async function startUwsPeer(options: UwsPeerOptions): Promise<PeerServer>
     sendPingsAutomatically: true,
 
     upgrade: (res, req, context) => {
+      const rejection = detailCheck.rejectionReason(req.getQuery('detail'));
+      if (rejection !== undefined) {
+        res.writeStatus('400 Bad Request').writeHeader('Content-Type', 'application/json').end(invalidDetailBody(rejection));
+        return;
+      }
+
       const data: UwsClientData = {
         connectionId: `uws-${nextConnectionId++}`,
         channels: parseChannelList(req.getQuery('channels')),
@@ -151,7 +167,7 @@ export async function startUwsPeer(options: UwsPeerOptions): Promise<PeerServer>
     });
   });
   const port = uWS.us_socket_local_port(listenSocket as unknown as uWS.us_socket);
-  logger.info({ port, path: FEED_PATH, mode: options.mode, maxBackpressure }, 'peer listening');
+  logger.info({ port, path: FEED_PATH, mode: options.mode, detail: options.detail, maxBackpressure }, 'peer listening');
 
   return {
     port,

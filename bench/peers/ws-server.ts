@@ -5,7 +5,9 @@ import { WebSocket, WebSocketServer } from 'ws';
 
 import { KillSource, type PeerEvent } from './kill-source.js';
 import {
+  DetailCheck,
   batchFrameJson,
+  invalidDetailBody,
   parseChannelList,
   parseClientMessage,
   processMetricsText,
@@ -83,6 +85,7 @@ export async function startWsPeer(options: WsPeerOptions): Promise<PeerServer> {
   const source = await KillSource.start({
     natsUrl: options.natsUrl,
     universe: options.universe,
+    detail: options.detail,
     logger,
     onEvent: (event) => {
       for (const channel of event.channels) {
@@ -107,7 +110,21 @@ export async function startWsPeer(options: WsPeerOptions): Promise<PeerServer> {
     res.writeHead(404).end();
   });
 
-  const wss = new WebSocketServer({ server: http, path: FEED_PATH, perMessageDeflate: false });
+  const detailCheck = new DetailCheck(options.detail, logger);
+  const wss = new WebSocketServer({
+    server: http,
+    path: FEED_PATH,
+    perMessageDeflate: false,
+    verifyClient: (info, accept) => {
+      const query = new URL(info.req.url ?? '/', 'http://localhost').searchParams;
+      const rejection = detailCheck.rejectionReason(query.get('detail'));
+      if (rejection === undefined) {
+        accept(true);
+        return;
+      }
+      accept(false, 400, invalidDetailBody(rejection), { 'Content-Type': 'application/json' });
+    },
+  });
   wss.on('connection', (socket, req) => {
     const query = new URL(req.url ?? '/', 'http://localhost').searchParams;
     const client: WsClient = { socket, channels: new Set(), seq: 0, dropped: 0, lastEventId: 0 };
@@ -141,7 +158,7 @@ export async function startWsPeer(options: WsPeerOptions): Promise<PeerServer> {
     http.listen(options.port, options.host ?? '127.0.0.1', () => resolve());
   });
   const port = (http.address() as AddressInfo).port;
-  logger.info({ port, path: FEED_PATH, maxBufferedBytes }, 'peer listening');
+  logger.info({ port, path: FEED_PATH, detail: options.detail, maxBufferedBytes }, 'peer listening');
 
   return {
     port,

@@ -1,6 +1,10 @@
+import type { FeedDetail } from '../k6/lib/killfeed-protocol.js';
+
 /** Parameters of one scenario run, the same shape for the `full` and `smoke` variants. */
 export interface ScenarioPlan {
   connections: number;
+  /** Detail level that every client requests and every server sends. */
+  detail: FeedDetail;
   /** `all`: every client on all:*. `filtered`: 1–3 alliance, system or region channels per client. */
   channelMix: 'all' | 'filtered';
   /** Share of clients that stop reading after the welcome frame, from 0 to 1. */
@@ -43,6 +47,10 @@ export interface Scenario {
 /** Defaults that most scenarios share. */
 export const BASE_PLAN: ScenarioPlan = {
   connections: 5000,
+  // Over the corpus, a full event averages 2.2 KB of JSON and a summary event
+  // 0.45 KB. On a machine with few cores the generator's parsing of full
+  // events competes with the server for CPU, so summary is the default.
+  detail: 'summary',
   channelMix: 'all',
   slowShare: 0,
   resumeSlow: false,

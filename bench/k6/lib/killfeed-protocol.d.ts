@@ -8,11 +8,14 @@
  * @property {FeedDetail} [detail]
  */
 /**
- * One kill as the server delivers it.
+ * One kill as the server delivers it. Counting and freshness read only `id`,
+ * `received_at` and `published_at`, which both detail levels carry.
  * @typedef {object} FeedEvent
  * @property {number} id Feed id, strictly increasing on the gateway.
  * @property {number} [received_at] Time in ms since the epoch at which the server received the kill.
  * @property {number} [published_at] Time in ms since the epoch at which the producer published the kill.
+ * @property {Record<string, unknown>} [killmail] The ESI killmail, at detail `full`.
+ * @property {number} [killmail_id] The killmail's id at top level, at detail `summary`.
  */
 /**
  * @typedef {object} WelcomeFrame
@@ -130,6 +133,14 @@ export function pingMessage(): string;
  */
 export function eventFreshnessMs(event: FeedEvent, nowMs: number): number | undefined;
 /**
+ * Returns the detail level that an event's shape shows: `full` when it
+ * carries the ESI `killmail` object, `summary` when it carries `killmail_id`
+ * at top level instead, and undefined when it carries neither.
+ * @param {FeedEvent} event
+ * @returns {FeedDetail | undefined}
+ */
+export function eventDetail(event: FeedEvent): FeedDetail | undefined;
+/**
  * Creates the counters of one connection.
  * @param {{dedupe?: boolean}} [options] `dedupe` keeps recent ids to tell
  *   duplicates from reordered events. Needed only where one connection can get
@@ -211,7 +222,8 @@ export type FeedQuery = {
     detail?: FeedDetail | undefined;
 };
 /**
- * One kill as the server delivers it.
+ * One kill as the server delivers it. Counting and freshness read only `id`,
+ * `received_at` and `published_at`, which both detail levels carry.
  */
 export type FeedEvent = {
     /**
@@ -226,6 +238,14 @@ export type FeedEvent = {
      * Time in ms since the epoch at which the producer published the kill.
      */
     published_at?: number | undefined;
+    /**
+     * The ESI killmail, at detail `full`.
+     */
+    killmail?: Record<string, unknown> | undefined;
+    /**
+     * The killmail's id at top level, at detail `summary`.
+     */
+    killmail_id?: number | undefined;
 };
 export type WelcomeFrame = {
     op: "welcome";

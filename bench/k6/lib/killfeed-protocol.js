@@ -34,11 +34,14 @@ export const DEDUPE_WINDOW_IDS = 4096;
  */
 
 /**
- * One kill as the server delivers it.
+ * One kill as the server delivers it. Counting and freshness read only `id`,
+ * `received_at` and `published_at`, which both detail levels carry.
  * @typedef {object} FeedEvent
  * @property {number} id Feed id, strictly increasing on the gateway.
  * @property {number} [received_at] Time in ms since the epoch at which the server received the kill.
  * @property {number} [published_at] Time in ms since the epoch at which the producer published the kill.
+ * @property {Record<string, unknown>} [killmail] The ESI killmail, at detail `full`.
+ * @property {number} [killmail_id] The killmail's id at top level, at detail `summary`.
  */
 
 /**
@@ -283,6 +286,19 @@ export function eventFreshnessMs(event, nowMs) {
   const origin = typeof event.published_at === 'number' ? event.published_at : event.received_at;
   if (typeof origin !== 'number' || !Number.isFinite(origin)) return undefined;
   return nowMs - origin;
+}
+
+/**
+ * Returns the detail level that an event's shape shows: `full` when it
+ * carries the ESI `killmail` object, `summary` when it carries `killmail_id`
+ * at top level instead, and undefined when it carries neither.
+ * @param {FeedEvent} event
+ * @returns {FeedDetail | undefined}
+ */
+export function eventDetail(event) {
+  if (isRecord(event.killmail)) return 'full';
+  if (typeof event.killmail_id === 'number') return 'summary';
+  return undefined;
 }
 
 /**
