@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { connect } from '@nats-io/transport-node';
-import { ConfigError, loadConfig, OPTIONS, type ConfigKey } from './config.js';
+import { access } from 'node:fs/promises';
+import { ConfigError, loadConfig, OPTIONS, redactUrlCredentials, type ConfigKey } from './config.js';
 import { Gateway } from './gateway.js';
 import { createLogger } from './logger.js';
 import { replayCorpus } from './replay.js';
@@ -9,6 +10,8 @@ import { tail } from './tail.js';
 import { Universe } from './universe.js';
 
 const program = new Command();
+// Usage errors (unknown option, missing argument) exit 2, like invalid configuration.
+program.exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
 program.name('killfeed').description('Live EVE Online kill feed: NATS in, batched ACK-paced WebSocket out.');
 
 const serve = program.command('serve').description('Run the gateway. Every option can also be set by the environment variable shown.');
@@ -64,7 +67,7 @@ program
   .argument('<file>', 'corpus file')
   .option('--nats-url <url>', 'NATS server URL [env NATS_URL]', process.env.NATS_URL ?? 'nats://127.0.0.1:4222')
   .option('--speed <factor>', "keep the corpus's own timing, sped up by this factor", positiveNumber)
-  .option('--rate <kills-per-second>', 'publish at a fixed rate instead', positiveNumber)
+  .option('--rate <kills-per-second>', 'publish at a fixed rate instead (10 when neither --speed nor --rate is given)', positiveNumber)
   .option('--limit <count>', 'stop after this many kills', positiveInteger)
   .option('--loop', 'start over at the end of the file')
   .option('--format <format>', 'payload encoding: json or msgpack', 'json')
@@ -74,7 +77,18 @@ program
     if (opts.format !== 'json' && opts.format !== 'msgpack') fail(`--format ${JSON.stringify(opts.format)} is invalid; allowed: json, msgpack`);
 
     const logger = createLogger((process.env.KILLFEED_LOG_LEVEL as 'info' | undefined) ?? 'info');
-    const nc = await connect({ servers: opts.natsUrl.split(','), name: 'killfeed-replay' });
+    try {
+      await access(file);
+    } catch {
+      fail(`cannot read ${JSON.stringify(file)}: file not found or not readable`);
+    }
+    let nc;
+    try {
+      nc = await connect({ servers: opts.natsUrl.split(','), name: 'killfeed-replay' });
+    } catch (err) {
+      logger.error({ err, natsUrl: redactUrlCredentials(opts.natsUrl) }, 'nats connect failed');
+      fail(`cannot connect to NATS at ${redactUrlCredentials(opts.natsUrl)}: ${(err as Error).message}`, 1);
+    }
     const abort = new AbortController();
     process.once('SIGINT', () => abort.abort());
     process.once('SIGTERM', () => abort.abort());
@@ -98,7 +112,7 @@ program
 program
   .command('tail')
   .description('Connect to a gateway as a client and print one line per kill.')
-  .option('--url <url>', 'feed URL', process.env.KILLFEED_URL ?? 'ws://127.0.0.1:8080/v1/feed')
+  .option('--url <url>', 'feed URL [env KILLFEED_URL]', process.env.KILLFEED_URL ?? 'ws://127.0.0.1:8080/v1/feed')
   .option('--channels <list>', 'comma-separated channels, e.g. all:*,region:10000002', 'all:*')
   .option('--format <format>', 'json or msgpack', 'json')
   .option('--ack-delay-ms <ms>', 'delay before each ACK, to act as a slow client', nonNegativeInteger, 0)
@@ -111,17 +125,24 @@ program
     process.once('SIGINT', () => abort.abort());
     process.once('SIGTERM', () => abort.abort());
 
-    const result = await tail({
-      url: opts.url,
-      channels: opts.channels.split(',').map((c) => c.trim()).filter((c) => c !== ''),
-      format: opts.format,
-      ackDelayMs: opts.ackDelayMs,
-      limit: opts.limit,
-      universe: Universe.load(),
-      logger,
-      signal: abort.signal,
-    });
+    let result;
+    try {
+      result = await tail({
+        url: opts.url,
+        channels: opts.channels.split(',').map((c) => c.trim()).filter((c) => c !== ''),
+        format: opts.format,
+        ackDelayMs: opts.ackDelayMs,
+        limit: opts.limit,
+        universe: Universe.load(),
+        logger,
+        signal: abort.signal,
+      });
+    } catch (err) {
+      logger.error({ err, url: opts.url }, 'tail failed');
+      fail(`cannot follow ${opts.url}: ${(err as Error).message}`, 1);
+    }
     logger.info(result, 'tail finished');
+    if (result.noValidChannels) fail(`the gateway accepted none of the channels ${JSON.stringify(opts.channels)}; see its error above`);
   });
 
 function positiveNumber(value: string): number {
@@ -142,9 +163,9 @@ function nonNegativeInteger(value: string): number {
   return number;
 }
 
-function fail(message: string): never {
+function fail(message: string, exitCode = 2): never {
   process.stderr.write(`killfeed: ${message}\n`);
-  process.exit(2);
+  process.exit(exitCode);
 }
 
 await program.parseAsync();

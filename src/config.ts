@@ -124,17 +124,18 @@ export function loadConfig(flags: Partial<Record<ConfigKey, unknown>> = {}, env:
   }
 
   const config = result as Config;
-  if (problems.length === 0) checkRelations(config, problems);
+  const nameOf = (key: ConfigKey) => (flags[key] !== undefined ? `--${OPTIONS[key].flag}` : OPTIONS[key].env);
+  if (problems.length === 0) checkRelations(config, problems, nameOf);
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze(config);
 }
 
-function checkRelations(config: Config, problems: string[]): void {
+function checkRelations(config: Config, problems: string[], nameOf: (key: ConfigKey) => string): void {
   if (config.intervalMinMs > config.intervalMaxMs) {
-    problems.push(`KILLFEED_INTERVAL_MIN_MS = ${config.intervalMinMs} is invalid: must not exceed KILLFEED_INTERVAL_MAX_MS (${config.intervalMaxMs})`);
+    problems.push(`${nameOf('intervalMinMs')} = ${config.intervalMinMs} is invalid: must not exceed ${nameOf('intervalMaxMs')} (${config.intervalMaxMs})`);
   }
   if (config.intervalStartMs < config.intervalMinMs || config.intervalStartMs > config.intervalMaxMs) {
-    problems.push(`KILLFEED_INTERVAL_START_MS = ${config.intervalStartMs} is invalid: must lie between KILLFEED_INTERVAL_MIN_MS (${config.intervalMinMs}) and KILLFEED_INTERVAL_MAX_MS (${config.intervalMaxMs})`);
+    problems.push(`${nameOf('intervalStartMs')} = ${config.intervalStartMs} is invalid: must lie between ${nameOf('intervalMinMs')} (${config.intervalMinMs}) and ${nameOf('intervalMaxMs')} (${config.intervalMaxMs})`);
   }
 }
 

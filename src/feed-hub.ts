@@ -237,6 +237,7 @@ export class FeedHub {
       return;
     }
 
+    const requestedSince = since;
     // Flushing waits from here until history and live events are merged.
     connection.holdFlush = true;
     const seam = this.latestId;
@@ -289,7 +290,7 @@ export class FeedHub {
     if (connection.droppedSinceBatch > 0) outcome = 'gap';
     if (range.truncatedTo !== undefined) outcome = 'truncated';
     this.metrics.resumes.inc({ outcome });
-    this.sendControl(connection, { op: 'resumed', since, from_id: from, until_id: seam, replayed: range.events.length, missed: range.missed });
+    this.sendControl(connection, { op: 'resumed', since: requestedSince, from_id: from, until_id: seam, replayed: range.events.length, missed: range.missed });
     this.logger.debug({ connection: connection.id, since, seam, replayed: range.events.length, missed: range.missed, outcome }, 'resume served');
 
     connection.holdFlush = false;
@@ -329,15 +330,13 @@ export class FeedHub {
   }
 
   private subscribe(connection: Connection, rawChannels: readonly string[]): void {
-    const invalid: string[] = [];
-    let errorCode: ErrorCodeValue = ErrorCode.INVALID_CHANNEL;
+    const invalid = new ChannelProblems();
     let overLimit: string | undefined;
 
     for (const raw of rawChannels) {
       const parsed = this.parseChannel(raw);
       if (!parsed.ok) {
-        invalid.push(parsed.message);
-        if (parsed.code === 'unknown_channel') errorCode = ErrorCode.UNKNOWN_CHANNEL;
+        invalid.add(parsed.code, parsed.message);
         continue;
       }
       if (connection.channels.has(parsed.channel)) continue;
@@ -350,7 +349,7 @@ export class FeedHub {
       this.index.add(parsed.channel, connection);
     }
 
-    if (invalid.length > 0) this.violation(connection, errorCode, invalid.join('; '));
+    this.reportChannelProblems(connection, invalid);
     if (overLimit !== undefined) {
       this.violation(connection, ErrorCode.TOO_MANY_CHANNELS, `cannot subscribe to ${show(JSON.stringify(overLimit))}: a connection may hold at most ${this.config.maxChannels} channels`);
     }
@@ -358,22 +357,28 @@ export class FeedHub {
   }
 
   private unsubscribe(connection: Connection, rawChannels: readonly string[]): void {
-    const invalid: string[] = [];
-    let errorCode: ErrorCodeValue = ErrorCode.INVALID_CHANNEL;
+    const invalid = new ChannelProblems();
 
     for (const raw of rawChannels) {
       const parsed = this.parseChannel(raw);
       if (!parsed.ok) {
-        invalid.push(parsed.message);
-        if (parsed.code === 'unknown_channel') errorCode = ErrorCode.UNKNOWN_CHANNEL;
+        invalid.add(parsed.code, parsed.message);
         continue;
       }
       if (!connection.channels.delete(parsed.channel)) continue;
       this.index.remove(parsed.channel, connection);
     }
 
-    if (invalid.length > 0) this.violation(connection, errorCode, invalid.join('; '));
+    this.reportChannelProblems(connection, invalid);
     if (!connection.closed) this.sendControl(connection, { op: 'unsubscribed', channels: [...connection.channels] });
+  }
+
+  /** Sends one error per code, each listing the channels that had that problem. */
+  private reportChannelProblems(connection: Connection, problems: ChannelProblems): void {
+    for (const [code, messages] of problems.byCode) {
+      if (connection.closed) return;
+      this.violation(connection, code === 'unknown_channel' ? ErrorCode.UNKNOWN_CHANNEL : ErrorCode.INVALID_CHANNEL, messages.join('; '));
+    }
   }
 
   private acknowledge(connection: Connection, seq: number): void {
@@ -450,5 +455,16 @@ export class FeedHub {
     if (waiting === undefined) return false;
 
     return now - Math.max(waiting, connection.lastProgressAt) > timeoutMs;
+  }
+}
+
+/** Channel parse failures of one sub or unsub message, grouped by error code. */
+class ChannelProblems {
+  readonly byCode = new Map<'unknown_channel' | 'invalid_channel', string[]>();
+
+  add(code: 'unknown_channel' | 'invalid_channel', message: string): void {
+    const messages = this.byCode.get(code);
+    if (messages) messages.push(message);
+    else this.byCode.set(code, [message]);
   }
 }

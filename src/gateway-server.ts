@@ -227,6 +227,23 @@ export class GatewayServer {
       );
     });
 
+    this.app.get('/v1/feed', (res) => {
+      // uWebSockets.js routes upgrade requests to the ws handler; a plain GET lands here.
+      res.cork(() => {
+        res
+          .writeStatus('426 Upgrade Required')
+          .writeHeader('Upgrade', 'websocket')
+          .writeHeader('Content-Type', 'application/json')
+          .end(JSON.stringify({ error: 'upgrade_required', message: '/v1/feed is a WebSocket endpoint; connect with a WebSocket client' }));
+      });
+    });
+
+    for (const path of ['/api/kill_feed', '/metrics', '/healthz', '/readyz']) {
+      this.app.any(path, (res) => {
+        writeJson(res, '405 Method Not Allowed', { error: 'method_not_allowed', message: `${path} accepts GET only` });
+      });
+    }
+
     this.app.any('/*', (res) => {
       writeJson(res, '404 Not Found', { error: 'not_found', message: 'routes: /v1/feed (WebSocket), /api/kill_feed, /metrics, /healthz, /readyz' });
     });

@@ -29,6 +29,7 @@ export class HistoryApi {
     const known = new Set(['before_id', 'limit', 'channel', 'detail']);
     for (const name of params.keys()) {
       if (!known.has(name)) return badRequest(name, `unknown parameter ${JSON.stringify(name)}; allowed: before_id, limit, channel, detail`);
+      if (name !== 'channel' && params.getAll(name).length > 1) return badRequest(name, `${name} is given more than once; only channel may repeat`);
     }
 
     const rawBefore = params.get('before_id');

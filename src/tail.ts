@@ -33,7 +33,15 @@ interface WireEvent {
  * one line per kill, plus a line whenever the gateway reports drops.
  * Resolves when the connection closes or the signal aborts.
  */
-export function tail(options: TailOptions): Promise<{ kills: number; dropped: number; closeCode: number }> {
+export interface TailResult {
+  kills: number;
+  dropped: number;
+  closeCode: number;
+  /** True when the gateway accepted none of the requested channels, so nothing could arrive. */
+  noValidChannels: boolean;
+}
+
+export function tail(options: TailOptions): Promise<TailResult> {
   const out = options.out ?? process.stdout;
   const url = new URL(options.url);
   url.searchParams.set('format', options.format);
@@ -43,6 +51,7 @@ export function tail(options: TailOptions): Promise<{ kills: number; dropped: nu
     const ws = new WebSocket(url);
     let kills = 0;
     let dropped = 0;
+    let noValidChannels = false;
 
     const stop = () => ws.close(1000, 'tail stopped');
     options.signal?.addEventListener('abort', stop, { once: true });
@@ -53,7 +62,7 @@ export function tail(options: TailOptions): Promise<{ kills: number; dropped: nu
     });
     ws.on('close', (code) => {
       options.signal?.removeEventListener('abort', stop);
-      resolve({ kills, dropped, closeCode: code });
+      resolve({ kills, dropped, closeCode: code, noValidChannels });
     });
 
     ws.on('message', (data: Buffer, isBinary) => {
@@ -86,6 +95,10 @@ export function tail(options: TailOptions): Promise<{ kills: number; dropped: nu
           return;
         case 'subscribed':
           options.logger.info({ channels: message.channels }, 'subscribed');
+          if (Array.isArray(message.channels) && message.channels.length === 0 && options.channels.length > 0) {
+            noValidChannels = true;
+            ws.close(1000, 'no valid channels');
+          }
           return;
         default:
           return;

@@ -171,6 +171,51 @@ describe('serve configuration errors', () => {
   });
 });
 
+describe('client command errors', () => {
+  it('names a flag-given interval in the relation check', async () => {
+    const cli = CliProcess.run(['serve', '--host', '127.0.0.1', '--port', '0', '--interval-start-ms', '5000']);
+    const exit = await cli.waitForExit();
+
+    expect(exit.code).toBe(2);
+    expect(cli.stderr).toContain('--interval-start-ms = 5000 is invalid');
+  });
+
+  it('exits 2 on an unknown option', async () => {
+    const cli = CliProcess.run(['serve', '--prot', '1']);
+    const exit = await cli.waitForExit();
+
+    expect(exit.code).toBe(2);
+    expect(cli.stderr).toContain('--prot');
+  });
+
+  it('replay reports a missing corpus file', async () => {
+    const cli = CliProcess.run(['replay', 'no-such-corpus.jsonl']);
+    const exit = await cli.waitForExit();
+
+    expect(exit.code).toBe(2);
+    expect(cli.stderr).toContain('cannot read "no-such-corpus.jsonl"');
+    expect(cli.stderr).not.toMatch(/^\s+at /m);
+  });
+
+  it('replay reports an unreachable NATS server', async () => {
+    const cli = CliProcess.run(['replay', CORPUS_PATH, '--nats-url', 'nats://127.0.0.1:1']);
+    const exit = await cli.waitForExit();
+
+    expect(exit.code).toBe(1);
+    expect(cli.stderr).toContain('cannot connect to NATS at nats://127.0.0.1:1');
+    expect(cli.logs().some((line) => line.msg === 'nats connect failed')).toBe(true);
+  });
+
+  it('tail reports an unreachable gateway', async () => {
+    const cli = CliProcess.run(['tail', '--url', 'ws://127.0.0.1:1/v1/feed']);
+    const exit = await cli.waitForExit();
+
+    expect(exit.code).toBe(1);
+    expect(cli.stderr).toContain('cannot follow ws://127.0.0.1:1/v1/feed');
+    expect(cli.stderr).not.toMatch(/^\s+at /m);
+  });
+});
+
 describe('serve with a running nats-server', () => {
   let nats: NatsServer;
 
@@ -263,5 +308,14 @@ describe('serve with a running nats-server', () => {
     for (const line of killLines) {
       expect(line).toMatch(/^#\d+ {2}\d{4}-\d{2}-\d{2}T\S+ {2}system \d+ {2}region \d+ {2}victim ship \d+ \(group \d+\) {2}\d+ attackers?$/);
     }
+  });
+  it('tail exits 2 when no channel is valid', async () => {
+    const { port } = await startServe(nats.url);
+
+    const tail = CliProcess.run(['tail', '--url', `ws://127.0.0.1:${port}/v1/feed`, '--channels', 'planet:1']);
+    const exit = await tail.waitForExit();
+
+    expect(exit.code).toBe(2);
+    expect(tail.stderr).toContain('accepted none of the channels');
   });
 });

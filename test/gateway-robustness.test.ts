@@ -142,6 +142,33 @@ describe('bad client input', () => {
     client.close();
   });
 
+  it('reports unknown and invalid channels separately', async () => {
+    const client = await FeedClient.connect(tg.feedUrl());
+    await client.waitForOp('welcome');
+
+    client.send({ op: 'sub', channels: ['planet:1', 'region:abc', 'alliance:7'] });
+    const subscribed = await client.waitForOp('subscribed');
+    const errors = client.messages.filter((m) => m.op === 'error');
+    expect(errors.map((e) => e.code).sort()).toEqual(['invalid_channel', 'unknown_channel']);
+    expect(String(errors.find((e) => e.code === 'unknown_channel')?.message)).toContain('planet:1');
+    expect(String(errors.find((e) => e.code === 'invalid_channel')?.message)).toContain('region:abc');
+    expect(subscribed.channels).toEqual(['alliance:7']);
+    client.close();
+  });
+
+  it('answers a plain GET of the feed with 426', async () => {
+    const response = await fetch(tg.httpUrl('/v1/feed'));
+    expect(response.status).toBe(426);
+    expect(((await response.json()) as Record<string, unknown>).error).toBe('upgrade_required');
+  });
+
+  it('answers POST on GET-only routes with 405', async () => {
+    for (const path of ['/api/kill_feed', '/metrics', '/healthz', '/readyz']) {
+      const response = await fetch(tg.httpUrl(path), { method: 'POST' });
+      expect(response.status, path).toBe(405);
+    }
+  });
+
   it('rejects the 65th channel', async () => {
     const client = await FeedClient.connect(tg.feedUrl());
     await client.waitForOp('welcome');

@@ -216,6 +216,7 @@ describe('JetStream mode', () => {
       ['channel=planet:1', 'channel'],
       ['detail=huge', 'detail'],
       ['colour=red', 'colour'],
+      ['limit=5&limit=6', 'limit'],
     ] as const) {
       const response = await fetch(gatewayA.httpUrl(`/api/kill_feed?${query}`));
       expect(response.status, query).toBe(400);
@@ -317,7 +318,9 @@ describe('resume ahead of the gateway', () => {
     const client = await FeedClient.connect(tg.feedUrl('channels=all:*&since=50'), { autoAck: true });
     const notice = await client.waitFor((m) => m.op === 'error' && m.code === 'resume_ahead');
     expect(notice.latest_id).toBe(0);
-    await client.waitForOp('resumed');
+    const resumed = await client.waitForOp('resumed');
+    expect(resumed.since).toBe(50);
+    expect(resumed.from_id).toBe(0);
 
     for (const kill of corpus.slice(0, 3)) local.publish(kill);
     await local.flush();
