@@ -6,10 +6,28 @@ import { packr, type Detail, type FeedEvent, type WireFormat } from './feed-even
  * bytes are copied once into the frame; nothing is re-serialized per
  * connection. Both formats allow this: a JSON array is its elements joined
  * by commas, and a msgpack array is a header followed by its elements.
+ *
+ * Frames are written into one scratch buffer that grows to the largest
+ * frame seen, so a flush allocates nothing. The returned view is valid
+ * only until the next call: send it (uWebSockets.js copies what it sends)
+ * or copy it before encoding another batch.
  */
 export function encodeBatch(seq: number, dropped: number, events: readonly FeedEvent[], format: WireFormat, detail: Detail, gap?: BatchGap): Buffer {
   if (format === 'json') return encodeJsonBatch(seq, dropped, events, detail, gap);
   return encodeMsgpackBatch(seq, dropped, events, detail, gap);
+}
+
+const INITIAL_SCRATCH_BYTES = 64 * 1024;
+let scratch = Buffer.allocUnsafe(INITIAL_SCRATCH_BYTES);
+
+/** Returns the scratch buffer, grown (doubling) to hold at least `bytes`. */
+function scratchFor(bytes: number): Buffer {
+  if (scratch.length < bytes) {
+    let size = scratch.length;
+    while (size < bytes) size *= 2;
+    scratch = Buffer.allocUnsafe(size);
+  }
+  return scratch;
 }
 
 const JSON_TAIL = Buffer.from(']}');
@@ -17,20 +35,20 @@ const COMMA = 0x2c;
 
 function encodeJsonBatch(seq: number, dropped: number, events: readonly FeedEvent[], detail: Detail, gap: BatchGap | undefined): Buffer {
   const gapField = gap === undefined ? '' : `"gap":${JSON.stringify(gap)},`;
-  const head = Buffer.from(`{"op":"batch","seq":${seq},"dropped":${dropped},${gapField}"events":[`);
-  const parts = events.map((event) => event.encoded('json', detail));
+  // The head is ASCII only, so its length in bytes equals its length in characters.
+  const head = `{"op":"batch","seq":${seq},"dropped":${dropped},${gapField}"events":[`;
 
-  let length = head.length + JSON_TAIL.length + Math.max(0, parts.length - 1);
-  for (const part of parts) length += part.length;
+  let length = head.length + JSON_TAIL.length + Math.max(0, events.length - 1);
+  for (const event of events) length += event.encoded('json', detail).length;
 
-  const frame = Buffer.allocUnsafe(length);
-  let offset = head.copy(frame, 0);
-  for (let i = 0; i < parts.length; i += 1) {
+  const frame = scratchFor(length);
+  let offset = frame.write(head, 0, 'latin1');
+  for (let i = 0; i < events.length; i += 1) {
     if (i > 0) frame[offset++] = COMMA;
-    offset += (parts[i] as Buffer).copy(frame, offset);
+    offset += (events[i] as FeedEvent).encoded('json', detail).copy(frame, offset);
   }
-  JSON_TAIL.copy(frame, offset);
-  return frame;
+  offset += JSON_TAIL.copy(frame, offset);
+  return frame.subarray(0, offset);
 }
 
 function encodeMsgpackBatch(seq: number, dropped: number, events: readonly FeedEvent[], detail: Detail, gap: BatchGap | undefined): Buffer {
@@ -48,8 +66,14 @@ function encodeMsgpackBatch(seq: number, dropped: number, events: readonly FeedE
     packr.pack('events'),
     msgpackArrayHeader(events.length),
   ]);
-  const parts = events.map((event) => event.encoded('msgpack', detail));
-  return Buffer.concat([head, ...parts]);
+
+  let length = head.length;
+  for (const event of events) length += event.encoded('msgpack', detail).length;
+
+  const frame = scratchFor(length);
+  let offset = head.copy(frame, 0);
+  for (const event of events) offset += event.encoded('msgpack', detail).copy(frame, offset);
+  return frame.subarray(0, offset);
 }
 
 function msgpackArrayHeader(length: number): Buffer {

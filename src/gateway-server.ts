@@ -7,7 +7,7 @@ import type { Detail, WireFormat } from './feed-event.js';
 import type { FeedHub } from './feed-hub.js';
 import type { HistoryApi } from './history-api.js';
 import type { Metrics } from './metrics.js';
-import { uWS } from './uws.js';
+import { detectUwsBuild, uWS } from './uws.js';
 
 export interface Readiness {
   ready: boolean;
@@ -51,6 +51,7 @@ export class GatewayServer {
   private listenSocket: us_listen_socket | undefined;
   private readonly sockets = new Set<WebSocket<SocketData>>();
   private draining = false;
+  private readonly nativeUws = detectUwsBuild().native;
   boundPort = 0;
 
   constructor(private readonly options: GatewayServerOptions) {
@@ -141,7 +142,9 @@ export class GatewayServer {
         const data = ws.getUserData();
         this.sockets.add(ws);
         const transport = {
-          send: (frame: Buffer | string, isBinary: boolean) => (data.closed ? 2 : ws.send(frame, isBinary)),
+          // Native uWS copies a frame during send(), so the batch encoder may reuse its
+          // buffer; the pure-JS fallback may queue the frame itself, so it gets a copy.
+          send: (frame: Buffer | string, isBinary: boolean) => (data.closed ? 2 : ws.send(this.nativeUws || typeof frame === 'string' ? frame : Buffer.from(frame), isBinary)),
           getBufferedAmount: () => (data.closed ? 0 : ws.getBufferedAmount()),
           end: (code: number, reason: string) => {
             if (data.closed) return;

@@ -147,6 +147,14 @@ describe('encodeBatch', () => {
     }
   });
 
+  it('reuses one scratch buffer across frames', () => {
+    const events = [new FeedEvent(1, 1, kill)];
+    const first = encodeBatch(1, 0, events, 'json', 'full');
+    const second = encodeBatch(2, 0, events, 'json', 'full');
+    expect(second.buffer).toBe(first.buffer);
+    expect(JSON.parse(second.toString('utf8'))).toMatchObject({ seq: 2 });
+  });
+
   it('encodes an event once per format and detail', () => {
     const event = new FeedEvent(1, 1, kill);
     expect(event.encoded('json', 'full')).toBe(event.encoded('json', 'full'));
