@@ -113,6 +113,8 @@ export class Gateway {
     } else {
       this.mode = 'core';
       this.ingest.startCore(nats.nc, this.config.natsSubject);
+      // Round-trip to the server so the subscription is registered before start() resolves.
+      await nats.nc.flush();
     }
     return port;
   }

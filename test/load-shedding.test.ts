@@ -8,7 +8,9 @@ let tg: TestGateway;
 
 beforeAll(async () => {
   nats = await NatsServer.start();
-  tg = await startGateway(nats.url, { lagThresholdMs: 5, sheddingIntervalMs: 400 });
+  // The threshold sits well above the lag a busy test machine shows on its own,
+  // and the overload below well above the threshold.
+  tg = await startGateway(nats.url, { lagThresholdMs: 40, sheddingIntervalMs: 400 });
 });
 
 afterAll(async () => {
@@ -16,11 +18,11 @@ afterAll(async () => {
   await nats.dispose();
 });
 
-/** Keeps the event loop busy in 25 ms slices, yielding between them, for `durationMs`. */
+/** Keeps the event loop busy in 150 ms slices, yielding between them, for `durationMs`. */
 async function overloadEventLoop(durationMs: number): Promise<void> {
   const end = Date.now() + durationMs;
   while (Date.now() < end) {
-    const sliceEnd = Date.now() + 25;
+    const sliceEnd = Date.now() + 150;
     while (Date.now() < sliceEnd) {
       // busy
     }
@@ -34,13 +36,13 @@ describe('load shedding', () => {
     const id = (await client.waitForOp('welcome')).connection_id as string;
     const metricsUrl = tg.httpUrl('/metrics');
 
-    await overloadEventLoop(2500);
-    await eventually(() => tg.gateway.hub.intervalFloor.ms === 400, 5000, 'shedding to start');
+    await overloadEventLoop(3000);
+    await eventually(() => tg.gateway.hub.intervalFloor.ms === 400, 10_000, 'shedding to start');
     expect(tg.gateway.hub.findConnection(id)?.interval.intervalMs).toBe(400);
     expect(await metricValue(metricsUrl, 'killfeed_load_shedding')).toBe(1);
     expect(await metricValue(metricsUrl, 'killfeed_flush_interval_floor_seconds')).toBe(0.4);
 
-    await eventually(() => tg.gateway.hub.intervalFloor.ms === 0, 10_000, 'shedding to stop');
+    await eventually(() => tg.gateway.hub.intervalFloor.ms === 0, 20_000, 'shedding to stop');
     expect(await metricValue(metricsUrl, 'killfeed_load_shedding')).toBe(0);
     expect(tg.gateway.hub.findConnection(id)?.interval.intervalMs).toBe(100);
 
@@ -51,5 +53,5 @@ describe('load shedding', () => {
     expect(started?.level).toBe(40);
     expect(started?.minIntervalMs).toBe(400);
     client.close();
-  });
+  }, 60_000);
 });
