@@ -143,7 +143,7 @@ export class GatewayServer {
         this.sockets.add(ws);
         const transport = {
           // Native uWS copies a frame during send(), so the batch encoder may reuse its
-          // buffer; the pure-JS fallback may queue the frame itself, so it gets a copy.
+          // buffer. The pure-JS fallback may queue the frame itself, so it gets a copy.
           send: (frame: Buffer | string, isBinary: boolean) => (data.closed ? 2 : ws.send(this.nativeUws || typeof frame === 'string' ? frame : Buffer.from(frame), isBinary)),
           getBufferedAmount: () => (data.closed ? 0 : ws.getBufferedAmount()),
           end: (code: number, reason: string) => {

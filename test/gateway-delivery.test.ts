@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FeedClient } from './support/feed-client.js';
-import { KillPublisher, eventually, loadCorpus, startGateway, type TestGateway } from './support/gateway.js';
+import { KillPublisher, eventually, publishCorpusKills, loadCorpus, startGateway, type TestGateway } from './support/gateway.js';
 import { NatsServer } from './support/nats-server.js';
 
 let nats: NatsServer;
@@ -18,12 +18,8 @@ afterAll(async () => {
   await nats.dispose();
 });
 
-/** Publishes `count` corpus kills and waits until the gateway has accepted them all. */
-async function publishKills(tg: TestGateway, count: number, offset = 0): Promise<void> {
-  const before = tg.gateway.hub.latestId;
-  for (let i = 0; i < count; i += 1) publisher.publish(corpus[(offset + i) % corpus.length] as Record<string, unknown>);
-  await publisher.flush();
-  await eventually(() => tg.gateway.hub.latestId >= before + count, 10_000, `${count} kills accepted`);
+function publishKills(tg: TestGateway, count: number, offset = 0): Promise<void> {
+  return publishCorpusKills(publisher, tg, corpus, count, offset);
 }
 
 describe('batched delivery', () => {

@@ -2,7 +2,7 @@ import { request } from 'node:http';
 import { pack } from 'msgpackr';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FeedClient } from './support/feed-client.js';
-import { KillPublisher, eventually, loadCorpus, metricValue, startGateway, type TestGateway } from './support/gateway.js';
+import { KillPublisher, eventually, publishCorpusKills, loadCorpus, metricValue, startGateway, type TestGateway } from './support/gateway.js';
 import { NatsServer } from './support/nats-server.js';
 
 let nats: NatsServer;
@@ -20,11 +20,8 @@ afterAll(async () => {
   await nats.dispose();
 });
 
-async function publishKills(tg: TestGateway, count: number, offset = 0): Promise<void> {
-  const before = tg.gateway.hub.latestId;
-  for (let i = 0; i < count; i += 1) publisher.publish(corpus[(offset + i) % corpus.length] as Record<string, unknown>);
-  await publisher.flush();
-  await eventually(() => tg.gateway.hub.latestId >= before + count, 10_000, `${count} kills accepted`);
+function publishKills(tg: TestGateway, count: number, offset = 0): Promise<void> {
+  return publishCorpusKills(publisher, tg, corpus, count, offset);
 }
 
 describe('bad NATS input', () => {
@@ -265,7 +262,7 @@ describe('slow consumers', () => {
     healthy.close();
   });
 
-  it('never holds more than the ring and the window for a client that stops ACKing', async () => {
+  it('bounds a client that stops ACKing', async () => {
     const holder = await FeedClient.connect(tg.feedUrl('channels=all:*'));
     const id = (await holder.waitForOp('welcome')).connection_id as string;
     await holder.waitForOp('subscribed');

@@ -113,3 +113,14 @@ export async function metricValue(url: string, sample: string): Promise<number |
   }
   return undefined;
 }
+
+/**
+ * Publishes `count` kills of `corpus`, starting at `offset` and wrapping
+ * around, and waits until the gateway has accepted them all.
+ */
+export async function publishCorpusKills(publisher: KillPublisher, tg: TestGateway, corpus: ReadonlyArray<Record<string, unknown>>, count: number, offset = 0): Promise<void> {
+  const before = tg.gateway.hub.latestId;
+  for (let i = 0; i < count; i += 1) publisher.publish(corpus[(offset + i) % corpus.length] as Record<string, unknown>);
+  await publisher.flush();
+  await eventually(() => tg.gateway.hub.latestId >= before + count, 10_000, `${count} kills accepted`);
+}
