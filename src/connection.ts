@@ -43,6 +43,7 @@ interface InflightBatch {
 export class Connection implements IndexedSubscriber, Schedulable {
   lastMatchedEventId = 0;
   flushDueAt = 0;
+  flushSlot = -1;
 
   readonly id: string;
   readonly format: WireFormat;

@@ -2,6 +2,8 @@
 export interface Schedulable {
   /** Due time in ms of the pending flush, or 0 when none is scheduled. Owned by FlushScheduler. */
   flushDueAt: number;
+  /** Wheel slot of the pending flush, or -1 when none is scheduled. Owned by FlushScheduler. */
+  flushSlot: number;
 }
 
 /**
@@ -12,7 +14,7 @@ export interface Schedulable {
  */
 export class FlushScheduler<T extends Schedulable> {
   private readonly slots: Array<Set<T>>;
-  private readonly slotOf = new Map<T, number>();
+  private scheduled = 0;
   private processedTick: number;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
@@ -29,7 +31,7 @@ export class FlushScheduler<T extends Schedulable> {
   }
 
   get size(): number {
-    return this.slotOf.size;
+    return this.scheduled;
   }
 
   /** Schedules `item` for `dueAt` (ms), replacing any earlier schedule. */
@@ -41,8 +43,9 @@ export class FlushScheduler<T extends Schedulable> {
     const tick = Math.max(Math.ceil(dueAt / this.tickMs), this.processedTick + 1);
     const slotIndex = tick % this.slots.length;
     (this.slots[slotIndex] as Set<T>).add(item);
-    this.slotOf.set(item, slotIndex);
+    item.flushSlot = slotIndex;
     item.flushDueAt = dueAt;
+    this.scheduled += 1;
   }
 
   /** Schedules `item` unless it already has a deadline at or before `dueAt`. */
@@ -52,20 +55,26 @@ export class FlushScheduler<T extends Schedulable> {
   }
 
   cancel(item: T): void {
-    const slotIndex = this.slotOf.get(item);
-    if (slotIndex === undefined) return;
+    if (item.flushSlot < 0) return;
 
-    (this.slots[slotIndex] as Set<T>).delete(item);
-    this.slotOf.delete(item);
+    (this.slots[item.flushSlot] as Set<T>).delete(item);
+    item.flushSlot = -1;
     item.flushDueAt = 0;
+    this.scheduled -= 1;
   }
 
   stop(): void {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
-    for (const slot of this.slots) slot.clear();
-    this.slotOf.clear();
+    for (const slot of this.slots) {
+      for (const item of slot) {
+        item.flushSlot = -1;
+        item.flushDueAt = 0;
+      }
+      slot.clear();
+    }
+    this.scheduled = 0;
   }
 
   /** Runs every deadline that has passed; the timer calls it, tests may too. */
@@ -79,17 +88,20 @@ export class FlushScheduler<T extends Schedulable> {
       const slot = this.slots[tick % this.slots.length] as Set<T>;
       if (slot.size === 0) continue;
 
-      for (const item of [...slot]) {
-        if (item.flushDueAt > now) continue;
+      // Collect first: onDue may schedule items again, possibly into this slot.
+      const due: T[] = [];
+      for (const item of slot) if (item.flushDueAt <= now) due.push(item);
+      for (const item of due) {
         slot.delete(item);
-        this.slotOf.delete(item);
+        item.flushSlot = -1;
         item.flushDueAt = 0;
+        this.scheduled -= 1;
         this.onDue(item);
       }
     }
     this.processedTick = Math.max(this.processedTick, nowTick);
 
-    if (this.slotOf.size === 0 && this.timer) {
+    if (this.scheduled === 0 && this.timer) {
       clearInterval(this.timer);
       this.timer = undefined;
     }

@@ -95,9 +95,9 @@ describe('FlushScheduler', () => {
   it('fires each item once at or after its deadline', () => {
     let now = 1_000_000;
     const fired: Array<[string, number]> = [];
-    const scheduler = new FlushScheduler<{ flushDueAt: number; name: string }>((item) => fired.push([item.name, now]), 5, 16, () => now);
-    const a = { flushDueAt: 0, name: 'a' };
-    const b = { flushDueAt: 0, name: 'b' };
+    const scheduler = new FlushScheduler<{ flushDueAt: number; flushSlot: number; name: string }>((item) => fired.push([item.name, now]), 5, 16, () => now);
+    const a = { flushDueAt: 0, flushSlot: -1, name: 'a' };
+    const b = { flushDueAt: 0, flushSlot: -1, name: 'b' };
 
     scheduler.schedule(a, now + 12);
     scheduler.schedule(b, now + 200);
@@ -114,11 +114,37 @@ describe('FlushScheduler', () => {
     expect(scheduler.size).toBe(0);
   });
 
+  it('fires an item rescheduled from its own callback again later', () => {
+    let now = 1_000;
+    const firedAt: number[] = [];
+    const item = { flushDueAt: 0, flushSlot: -1 };
+    const scheduler = new FlushScheduler<typeof item>(
+      (due) => {
+        firedAt.push(now);
+        if (firedAt.length === 1) scheduler.schedule(due, now + 10);
+      },
+      5,
+      16,
+      () => now,
+    );
+
+    scheduler.schedule(item, now + 5);
+    for (let step = 0; step < 10; step += 1) {
+      now += 5;
+      scheduler.runDue();
+    }
+    scheduler.stop();
+
+    expect(firedAt).toEqual([1_005, 1_015]);
+    expect(scheduler.size).toBe(0);
+    expect(item.flushSlot).toBe(-1);
+  });
+
   it('does not fire a cancelled item', () => {
     let now = 0;
     const fired: string[] = [];
-    const scheduler = new FlushScheduler<{ flushDueAt: number }>(() => fired.push('x'), 5, 16, () => now);
-    const item = { flushDueAt: 0 };
+    const scheduler = new FlushScheduler<{ flushDueAt: number; flushSlot: number }>(() => fired.push('x'), 5, 16, () => now);
+    const item = { flushDueAt: 0, flushSlot: -1 };
     scheduler.schedule(item, 10);
     scheduler.cancel(item);
     now = 100;
