@@ -35,7 +35,7 @@ interface SocketData {
 /**
  * Frames above the configured client frame limit, up to this multiple of it,
  * get a frame_too_large error; larger ones make
- * uWebSockets.js drop the connection before the gateway sees them.
+ * uWebSockets.js drop the connection before the gateway reads them.
  */
 const HARD_FRAME_LIMIT_FACTOR = 4;
 

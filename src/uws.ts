@@ -13,8 +13,8 @@ export interface UwsBuild {
 /**
  * Reports which uWebSockets.js build loaded. The package falls back to a
  * pure-JS implementation when its native binary does not load on this
- * platform; that fallback is far slower, so the gateway refuses it unless
- * told otherwise.
+ * platform. That fallback is far slower, so the gateway rejects it unless
+ * KILLFEED_ALLOW_UWS_FALLBACK is set.
  */
 export function detectUwsBuild(): UwsBuild {
   const require = createRequire(import.meta.url);

@@ -137,6 +137,7 @@ describe('replayCorpus', () => {
       expect(unpack(msg.data)).toEqual(JSON.parse(line));
 
       const decoded = decodeKill(msg.data, contentType, { universe, maxBytes: Number.POSITIVE_INFINITY });
+      expect(decoded.ok).toBe(true);
       expect(decoded.ok && decoded.format).toBe('msgpack');
     }
   });

@@ -89,7 +89,7 @@ export class FeedClient {
     return this.messages.filter((message) => message.op === 'batch');
   }
 
-  /** Every event received in batches, in arrival order. */
+  /** Returns every event received in batches, in arrival order. */
   events(): Array<Record<string, unknown>> {
     return this.batches().flatMap((batch) => batch.events as Array<Record<string, unknown>>);
   }

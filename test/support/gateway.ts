@@ -96,7 +96,7 @@ export class KillPublisher {
   }
 }
 
-/** Polls `condition` every 20 ms until it holds or the timeout passes. */
+/** Polls `condition` every 20 ms until it is true or the timeout passes. */
 export async function eventually(condition: () => boolean | Promise<boolean>, timeoutMs = 10_000, what = 'condition'): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await condition())) {
